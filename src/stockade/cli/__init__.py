@@ -1,0 +1,1 @@
+"""The command line: presentation only; all work is the engine's."""

@@ -1,0 +1,247 @@
+"""The `stockade` command line."""
+
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from stockade import __version__
+from stockade.cli import foreground, render
+from stockade.cli.parsing import env_pairs, volume
+from stockade.cli.session import Options, open_engine
+from stockade.engine import Engine
+from stockade.errors import StockadeError
+from stockade.spec import ContainerSpec, Limits, ProcessSpec, format_size
+
+PLATFORM_ERROR = 125  # docker's code for "the platform failed", distinct from the app's own
+_PASSTHROUGH = {"allow_interspersed_args": False}
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Stockade: every application in its own hardened container.")
+image_app = typer.Typer(no_args_is_help=True, help="Manage images.")
+app.add_typer(image_app, name="image")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Command = Annotated[list[str] | None, typer.Argument(help="Command and arguments.")]
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    root: Annotated[Path | None, typer.Option(help="State and store root (STOCKADE_ROOT).")] = None,
+    socket: Annotated[Path | None, typer.Option(help="Daemon socket (STOCKADE_SOCKET).")] = None,
+) -> None:
+    ctx.obj = Options.from_flags(root, socket)
+
+
+def _engine(ctx: typer.Context) -> Engine:
+    options: Options = ctx.obj
+    return open_engine(options)
+
+
+def _argv(command: list[str] | None) -> list[str]:
+    """The command after `--`; click keeps the separator once positionals have begun."""
+    args = list(command or [])
+    return args[1:] if args[:1] == ["--"] else args
+
+
+def _spec(name: str | None, image: str, command: list[str] | None, memory: str | None,
+          cpu_shares: int | None, pids: int | None, env: list[str] | None,
+          user: str | None, volumes: list[str] | None, tty: bool, cap_add: list[str] | None,
+          cpuset_cpus: str | None = None) -> ContainerSpec:
+    limits: dict[str, object] = {"cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus}
+    if memory is not None:
+        limits["memory_bytes"] = memory
+    if pids is not None:
+        limits["pids"] = pids
+    return ContainerSpec(
+        handle=name or f"c-{secrets.token_hex(5)}",
+        image=image,
+        process=ProcessSpec(args=_argv(command), env=env_pairs(env or []), user=user,
+                            terminal=tty),
+        limits=Limits.model_validate(limits),
+        mounts=[volume(v) for v in volumes or []],
+        cap_add=cap_add or [],
+    )
+
+
+Name = Annotated[str | None, typer.Option("--name", help="Container handle.")]
+Image = Annotated[str, typer.Option("--image", help="Image name.")]
+Memory = Annotated[str | None, typer.Option("--memory", "-m", help="Memory limit, e.g. 256M.")]
+Shares = Annotated[int | None, typer.Option("--cpu-shares", help="Overrides shares from memory.")]
+Pids = Annotated[int | None, typer.Option("--pids", help="Maximum processes.")]
+Env = Annotated[list[str] | None, typer.Option("--env", "-e", help="K=V (repeatable).")]
+User = Annotated[str | None, typer.Option("--user", "-u", help="NAME, UID or UID:GID.")]
+Volume = Annotated[list[str] | None, typer.Option("--volume", "-v",
+                                                  help="HOST:CONTAINER[:ro|:rw].")]
+CapAdd = Annotated[list[str] | None, typer.Option("--cap-add",
+                                                  help="Add back one of Docker's defaults.")]
+Cpuset = Annotated[str | None, typer.Option("--cpuset-cpus", help="Pin to CPUs, e.g. 0.")]
+
+
+@app.command(context_settings=_PASSTHROUGH)
+def run(
+    ctx: typer.Context, command: Command = None, name: Name = None, image: Image = "busybox",
+    memory: Memory = None, cpu_shares: Shares = None, pids: Pids = None, env: Env = None,
+    user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d")] = False,
+    interactive: Annotated[bool, typer.Option("--interactive", "-i")] = False,
+    tty: Annotated[bool, typer.Option("--tty", "-t")] = False,
+    rm: Annotated[bool, typer.Option("--rm", help="Destroy when the process ends.")] = False,
+) -> None:
+    """Run a command in a new hardened container; exits with the command's code."""
+    if detach and (rm or tty or interactive):
+        raise StockadeError("-d cannot be combined with --rm, -i or -t")
+    spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, tty,
+                 cap_add, cpuset_cpus)
+    engine = _engine(ctx)
+    if detach:
+        engine.create(spec)
+        engine.start(spec.handle)
+        print(spec.handle)
+        return
+    raise typer.Exit(foreground.run(engine, spec, interactive=interactive, remove=rm))
+
+
+@app.command(context_settings=_PASSTHROUGH)
+def create(
+    ctx: typer.Context, command: Command = None, name: Name = None, image: Image = "busybox",
+    memory: Memory = None, cpu_shares: Shares = None, pids: Pids = None, env: Env = None,
+    user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
+) -> None:
+    """Create a container without starting it; prints its handle."""
+    spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, False,
+                 cap_add, cpuset_cpus)
+    _engine(ctx).create(spec)
+    print(spec.handle)
+
+
+@app.command()
+def start(ctx: typer.Context, handle: str) -> None:
+    """Start a created container."""
+    _engine(ctx).start(handle)
+    print(handle)
+
+
+@app.command(name="exec", context_settings=_PASSTHROUGH)
+def exec_(
+    ctx: typer.Context, handle: str, command: Command = None, env: Env = None, user: User = None,
+    interactive: Annotated[bool, typer.Option("--interactive", "-i")] = False,
+    tty: Annotated[bool, typer.Option("--tty", "-t")] = False,
+) -> None:
+    """Run a command in a running container."""
+    engine = _engine(ctx)
+    raise typer.Exit(foreground.exec_(engine, handle, _argv(command), env_pairs(env or []), user,
+                                      interactive=interactive, tty=tty))
+
+
+@app.command()
+def ps(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """List containers."""
+    items = _engine(ctx).list()
+    if json_:
+        render.emit_json(items)
+    else:
+        render.print_table(render.containers_table(items))
+
+
+@app.command()
+def inspect(ctx: typer.Context, handle: str, json_: JsonFlag = False) -> None:
+    """Show one container."""
+    info = _engine(ctx).inspect(handle)
+    if json_:
+        render.emit_json(info)
+    else:
+        render.print_table(render.containers_table([info]))
+
+
+@app.command()
+def logs(ctx: typer.Context, handle: str) -> None:
+    """Print what a container wrote to stdout and stderr."""
+    out, err = _engine(ctx).logs(handle)
+    sys.stdout.buffer.write(out)
+    sys.stdout.flush()
+    sys.stderr.buffer.write(err)
+
+
+@app.command()
+def stop(ctx: typer.Context, handle: str,
+         time: Annotated[float, typer.Option("--time", help="Seconds before KILL.")] = 10) -> None:
+    """Stop a container: TERM, then KILL after --time seconds."""
+    info = _engine(ctx).stop(handle, time)
+    print(f"{handle} {info.state} (exit {info.exit_code})")
+
+
+@app.command()
+def destroy(ctx: typer.Context, handles: list[str]) -> None:
+    """Destroy containers and everything they used."""
+    engine = _engine(ctx)
+    for handle in handles:
+        engine.destroy(handle)
+        print(handle)
+
+
+@app.command()
+def info(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """What this host offers and which mechanisms stockade uses."""
+    data = _engine(ctx).info()
+    if json_:
+        render.emit_json(data)
+        return
+    host = data["host"]
+    rows = [("kernel", "", f"{host['kernel']} {host['arch']}, {host['cpus']} CPUs, "
+             f"{format_size(host['memory_bytes'])} memory")]
+    for key in ("user_namespaces", "seccomp", "apparmor", "landlock", "overlayfs", "runc"):
+        rows.append((key, "yes" if host[key]["available"] else "no", host[key]["detail"]))
+    rows.append(("cgroups", f"v{host['cgroup_version']}", ", ".join(host["cgroup_controllers"])))
+    rows.append(("runc version", "", str(host["runc_version"])))
+    rows.append(("MAC layer", data["mac"], _mac_reason(data["mac"], host)))
+    render.print_table(render.key_value_table(rows, "stockade host features"))
+
+
+def _mac_reason(mac: str, host: dict[str, dict[str, str]]) -> str:
+    if mac == "apparmor":
+        return "AppArmor enabled"
+    return f"AppArmor not available ({host['apparmor']['detail']})" + (
+        "; Landlock used instead" if mac == "landlock" else "; no MAC layer")
+
+
+@image_app.command("ls")
+def image_ls(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """List images."""
+    engine = _engine(ctx)
+    engine.images.get("busybox")  # the embedded image always exists
+    items = engine.images.list()
+    if json_:
+        render.emit_json(items)
+    else:
+        render.print_table(render.images_table(items))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(f"stockade {__version__}")
+
+
+def _fail(message: str) -> None:
+    print(f"stockade: error: {message}", file=sys.stderr)
+    sys.exit(PLATFORM_ERROR)
+
+
+def main() -> None:
+    try:
+        app()
+    except StockadeError as exc:
+        _fail(str(exc))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        _fail(f"invalid {where}: {first['msg']}" if where else str(first["msg"]))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except OSError as exc:
+        _fail(str(exc))

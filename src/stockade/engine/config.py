@@ -1,0 +1,26 @@
+"""Engine settings: where state lives, which host ids containers use, what may be mounted."""
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_ROOT = Path("/var/lib/stockade")
+DEFAULT_ID_BASE = 1_000_000  # far above real users and the usual /etc/subuid ranges
+
+
+class EngineConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    root: Path = DEFAULT_ROOT
+    id_base: int = Field(default=DEFAULT_ID_BASE, ge=65536, le=(1 << 32) - 65536 - 2)
+    cgroup_parent: str = Field(default="stockade", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    bind_allowlist: tuple[Path, ...] = (Path("/srv/stockade"), Path("/tmp"))
+    runc_binary: str = "runc"
+    stop_timeout_s: float = Field(default=10.0, gt=0)
+
+    @classmethod
+    def from_environment(cls, root: Path | None = None) -> "EngineConfig":
+        """`--root` wins over STOCKADE_ROOT, which wins over the default."""
+        chosen = root or Path(os.environ.get("STOCKADE_ROOT", str(DEFAULT_ROOT)))
+        return cls(root=chosen)

@@ -1,0 +1,265 @@
+"""The lifecycle: create, start, exec, stop, destroy, with rollback at every step."""
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from stockade import images, policy, volumes
+from stockade.engine import binds
+from stockade.engine.config import EngineConfig
+from stockade.engine.layout import Layout
+from stockade.engine.state import Record, StateStore
+from stockade.errors import InvalidSpec, StockadeError
+from stockade.host import HostFeatures
+from stockade.images import users
+from stockade.policy.exec import exec_process
+from stockade.runtime import cgroups, exitstatus
+from stockade.runtime.exitstatus import ExitStatus
+from stockade.runtime.launch import launch
+from stockade.runtime.runc import Runc, RuncError, Stdio
+from stockade.runtime.shim import ShimConfig
+from stockade.spec import ContainerInfo, ContainerSpec, LimitsInfo
+
+_POLL_S = 0.02
+
+
+class Undo:
+    """A stack of compensating actions, run newest first when a create fails."""
+
+    def __init__(self) -> None:
+        self._steps: list[Callable[[], None]] = []
+
+    def push(self, step: Callable[[], None]) -> None:
+        self._steps.append(step)
+
+    def run(self) -> None:
+        while self._steps:
+            with contextlib.suppress(Exception):
+                self._steps.pop()()
+
+
+class Engine:
+    """Owns the state store; the only component that calls more than one subsystem."""
+
+    def __init__(self, config: EngineConfig, host: HostFeatures) -> None:
+        self.config = config
+        self.host = host
+        self.layout = Layout(config.root)
+        for directory in (config.root, self.layout.containers, self.layout.runc_root):
+            directory.mkdir(parents=True, exist_ok=True)
+            directory.chmod(0o711)  # container root must traverse to its rootfs
+        self.state = StateStore(self.layout.database)
+        self.images = images.ImageStore(self.layout.images, config.id_base, policy.IdMap(
+            host_base=config.id_base).size)
+        self.runc = Runc(self.layout.runc_root, self.layout.runc_log, config.runc_binary)
+
+    def close(self) -> None:
+        self.state.close()
+
+    # -- create -------------------------------------------------------------------------
+
+    def create(self, spec: ContainerSpec, stdio: Stdio | None = None,
+               console_socket: Path | None = None) -> ContainerInfo:
+        """Build every layer, then `runc create`; on any failure undo all of it."""
+        spec = spec.model_copy(update={"mounts": binds.checked(spec.mounts,
+                                                               self.config.bind_allowlist)})
+        if spec.process.terminal and console_socket is None:
+            raise InvalidSpec("a terminal needs a console socket (run in the foreground)")
+        self.state.insert(spec)
+        undo = Undo()
+        undo.push(lambda: self.state.delete(spec.handle))
+        try:
+            self._build(spec, stdio, console_socket, undo)
+        except BaseException:
+            undo.run()
+            raise
+        return self.inspect(spec.handle)
+
+    def _build(self, spec: ContainerSpec, stdio: Stdio | None, console_socket: Path | None,
+               undo: Undo) -> None:
+        directory = self.layout.container(spec.handle)
+        directory.mkdir(mode=0o711)
+        undo.push(lambda: shutil.rmtree(directory, ignore_errors=True))
+        image = self.images.get(spec.image)
+        undo.push(lambda: volumes.destroy(directory))
+        rootfs = volumes.create(directory, image.layers, owner=self.config.id_base)
+        config = policy.build_config(spec, self.host, self._context(spec, image, rootfs.merged))
+        bundle = self.layout.bundle(spec.handle)
+        bundle.mkdir(mode=0o700)
+        (bundle / "config.json").write_text(json.dumps(config, indent=1))
+        undo.push(lambda: self._release_runtime(spec.handle))
+        pid = self._launch(spec.handle, stdio, console_socket)
+        self.state.update(spec.handle, state="created", pid=pid,
+                          command=json.dumps(config["process"]["args"]))
+
+    def _context(self, spec: ContainerSpec, image: images.Image,
+                 rootfs: Path) -> policy.BundleContext:
+        uid, gid = users.resolve(rootfs, spec.process.user or image.config.user)
+        args = list(image.config.entrypoint) + (spec.process.args or list(image.config.cmd))
+        return policy.BundleContext(
+            rootfs=str(rootfs), uid=uid, gid=gid, idmap=policy.IdMap(host_base=self.config.id_base),
+            cgroup_parent=self.config.cgroup_parent, image_env=image.config.env,
+            cwd=spec.process.cwd or image.config.working_dir or "/", args=tuple(args),
+        )
+
+    def _launch(self, handle: str, stdio: Stdio | None, console_socket: Path | None) -> int:
+        cfg = ShimConfig(
+            cid=handle, bundle=str(self.layout.bundle(handle)),
+            container_dir=str(self.layout.container(handle)),
+            cgroup_path=self._cgroup_path(handle), runc_root=str(self.layout.runc_root),
+            runc_log=str(self.layout.runc_log), runc_binary=self.config.runc_binary,
+            console_socket=str(console_socket) if console_socket else None,
+        )
+        if stdio is not None:
+            return launch(cfg, stdio)
+        with self._log_stdio(handle) as files:
+            return launch(cfg, files)
+
+    @contextlib.contextmanager
+    def _log_stdio(self, handle: str) -> Iterator[Stdio]:
+        """Detached containers read nothing and write to their log files."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        fds = [os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC),
+               os.open(self.layout.stdout_log(handle), flags, 0o600),
+               os.open(self.layout.stderr_log(handle), flags, 0o600)]
+        try:
+            yield Stdio(*fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _cgroup_path(self, handle: str) -> str:
+        return f"/{self.config.cgroup_parent}/{handle}"
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self, handle: str) -> ContainerInfo:
+        record = self.state.get(handle)
+        if self._status(record) != "created":
+            raise StockadeError(f"container {handle} is {self._status(record)}, not created")
+        self.runc.start(handle)
+        self.state.update(handle, state="running", started_at=time.time())
+        return self.inspect(handle)
+
+    def wait(self, handle: str, timeout: float | None = None) -> ExitStatus | None:
+        """The exit record once the init has ended, or None at the timeout."""
+        self.state.get(handle)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        exit_file = self.layout.exit_file(handle)
+        while (status := exitstatus.load(exit_file)) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(_POLL_S)
+        return status
+
+    def signal(self, handle: str, signal: str = "TERM") -> None:
+        self.state.get(handle)
+        self.runc.kill(handle, signal, all_processes=True)
+
+    def stop(self, handle: str, timeout: float | None = None) -> ContainerInfo:
+        """TERM, then KILL after the grace period; stopping a stopped container is fine."""
+        record = self.state.get(handle)
+        if self._status(record) in ("running", "created"):
+            with contextlib.suppress(RuncError):
+                self.runc.kill(handle, "TERM")
+            if self.wait(handle, timeout or self.config.stop_timeout_s) is None:
+                with contextlib.suppress(RuncError):
+                    self.runc.kill(handle, "KILL")
+                self.wait(handle, self.config.stop_timeout_s)
+        return self.inspect(handle)
+
+    def destroy(self, handle: str) -> None:
+        """Remove every trace; safe to call twice and on half-created containers."""
+        self.state.get(handle)
+        self._release_runtime(handle)
+        directory = self.layout.container(handle)
+        volumes.destroy(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+        self.state.delete(handle)
+
+    def _release_runtime(self, handle: str) -> None:
+        if self.runc.state(handle) is not None:
+            with contextlib.suppress(RuncError):
+                self.runc.kill(handle, "KILL")
+            self.runc.delete(handle)
+        if (self.layout.container(handle) / "init.pid").exists():
+            # the supervisor writes the exit record last; wait so it cannot outlive us
+            self.wait(handle, self.config.stop_timeout_s)
+        cgroups.remove_empty_parents(self._cgroup_path(handle))
+
+    # -- processes ------------------------------------------------------------------------
+
+    def exec(self, handle: str, args: list[str], stdio: Stdio, env: dict[str, str] | None = None,
+             user: str | None = None, console_socket: Path | None = None) -> int:
+        """Run `args` inside a running container with the init's hardening; its exit code."""
+        if self._status(self.state.get(handle)) != "running":
+            raise StockadeError(f"container {handle} is not running")
+        if not args:
+            raise InvalidSpec("exec needs a command")
+        base = json.loads((self.layout.bundle(handle) / "config.json").read_text())["process"]
+        ids = users.resolve(volumes.RootFs(self.layout.container(handle)).merged, user) \
+            if user else None
+        process = exec_process(base, args, env or {}, console_socket is not None, user=ids)
+        process_file = self.layout.container(handle) / f"exec-{os.getpid()}-{time.time_ns()}.json"
+        process_file.write_text(json.dumps(process))
+        try:
+            return self.runc.exec(handle, process_file, stdio, console_socket)
+        finally:
+            process_file.unlink(missing_ok=True)
+
+    def log_paths(self, handle: str) -> tuple[Path, Path]:
+        """Where a container's stdout and stderr are kept (foreground runs tee into them)."""
+        self.state.get(handle)
+        return self.layout.stdout_log(handle), self.layout.stderr_log(handle)
+
+    def logs(self, handle: str) -> tuple[bytes, bytes]:
+        self.state.get(handle)
+        return tuple(  # type: ignore[return-value]
+            path.read_bytes() if path.exists() else b""
+            for path in (self.layout.stdout_log(handle), self.layout.stderr_log(handle))
+        )
+
+    # -- reporting ------------------------------------------------------------------------
+
+    def _status(self, record: Record) -> str:
+        if record.state in ("created", "running") and \
+                self.layout.exit_file(record.handle).exists():
+            return "stopped"
+        return record.state
+
+    def inspect(self, handle: str) -> ContainerInfo:
+        return self._info(self.state.get(handle))
+
+    def list(self) -> list[ContainerInfo]:
+        return [self._info(record) for record in self.state.all()]
+
+    def _info(self, record: Record) -> ContainerInfo:
+        spec = record.spec
+        status = exitstatus.load(self.layout.exit_file(record.handle))
+        events = [str(e.get("event")) for e in
+                  exitstatus.read_events(self.layout.events_file(record.handle))]
+        if status is not None and status.oom_killed and exitstatus.OOM_EVENT not in events:
+            events.append(exitstatus.OOM_EVENT)
+        return ContainerInfo(
+            handle=record.handle, state=self._status(record),
+            image=spec.image, ports=spec.ports, properties=spec.properties,
+            limits=LimitsInfo(memory_bytes=spec.limits.memory_bytes,
+                              cpu_shares=policy.effective_cpu_shares(spec.limits),
+                              pids=spec.limits.pids, disk_bytes=spec.limits.disk_bytes),
+            pid=record.pid if status is None else None, events=events,
+            command=json.loads(record.command), created_at=record.created_at,
+            started_at=record.started_at,
+            finished_at=status.finished_at if status else None,
+            exit_code=status.exit_code if status else None,
+            oom_killed=bool(status and status.oom_killed),
+        )
+
+    def info(self) -> dict[str, Any]:
+        """Host features plus what the engine chose from them."""
+        return {"host": self.host.model_dump(mode="json"), "mac": self.host.mac,
+                "root": str(self.config.root), "id_base": self.config.id_base}

@@ -1,0 +1,47 @@
+"""Where each piece of engine state lives under the root directory."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "state.db"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def containers(self) -> Path:
+        return self.root / "containers"
+
+    @property
+    def runc_root(self) -> Path:
+        return self.root / "runc"
+
+    @property
+    def runc_log(self) -> Path:
+        return self.root / "runc.log"
+
+    def container(self, handle: str) -> Path:
+        return self.containers / handle
+
+    def bundle(self, handle: str) -> Path:
+        return self.container(handle) / "bundle"
+
+    def stdout_log(self, handle: str) -> Path:
+        return self.container(handle) / "stdout.log"
+
+    def stderr_log(self, handle: str) -> Path:
+        return self.container(handle) / "stderr.log"
+
+    def exit_file(self, handle: str) -> Path:
+        return self.container(handle) / "exit.json"
+
+    def events_file(self, handle: str) -> Path:
+        return self.container(handle) / "events.jsonl"

@@ -1,0 +1,46 @@
+"""What the host kernel and tools offer, as one immutable value."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Mechanism(BaseModel):
+    """One kernel facility: whether it is usable and, either way, why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    available: bool
+    detail: str
+
+
+class HostFeatures(BaseModel):
+    """Read once per process by `stockade.host.probe`; policy decides from it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kernel: str
+    arch: str
+    cpus: int
+    memory_bytes: int
+    user_namespaces: Mechanism
+    cgroup_version: Literal[1, 2]
+    cgroup_controllers: tuple[str, ...]
+    seccomp: Mechanism
+    apparmor: Mechanism
+    landlock_abi: int
+    landlock: Mechanism
+    overlayfs: Mechanism
+    runc: Mechanism
+    runc_version: str | None
+    nofile_hard: int
+
+    def has_controller(self, name: str) -> bool:
+        return name in self.cgroup_controllers
+
+    @property
+    def mac(self) -> str:
+        """The mandatory-access-control layer stockade will use."""
+        if self.apparmor.available:
+            return "apparmor"
+        return "landlock" if self.landlock.available else "none"

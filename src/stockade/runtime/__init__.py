@@ -1,0 +1,1 @@
+"""Drive runc: create, start, exec, signal, state, delete; detect exits and OOM kills."""

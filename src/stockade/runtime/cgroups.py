@@ -1,0 +1,76 @@
+"""Reading and tightening a container's cgroups (v1 paths; v2 where it differs)."""
+
+import contextlib
+import os
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio",
+                  "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc", "systemd",
+                  "unified")  # hybrid hosts: runc also makes a directory in the v2 mount
+
+
+def is_v2(root: Path = CGROUP_ROOT) -> bool:
+    return (root / "cgroup.controllers").exists()
+
+
+def controller_dir(controller: str, cgroup_path: str, root: Path = CGROUP_ROOT) -> Path:
+    """Where one controller's files for `cgroup_path` ("/stockade/h") live."""
+    relative = cgroup_path.lstrip("/")
+    return root / relative if is_v2(root) else root / controller / relative
+
+
+def tighten_devices(cgroup_path: str) -> None:
+    """runc appends 'mknod any device' rules; take them back so only our list remains."""
+    if is_v2():
+        return  # v2 devices are an eBPF program runc builds from the spec alone
+    deny = controller_dir("devices", cgroup_path) / "devices.deny"
+    for rule in ("b *:* m", "c *:* m"):
+        deny.write_text(rule)
+
+
+def oom_kills(cgroup_path: str) -> int:
+    """How many processes the kernel's OOM killer has killed in this cgroup."""
+    if is_v2():
+        name, key = "memory.events", "oom_kill"
+    else:
+        name, key = "memory.oom_control", "oom_kill"
+    try:
+        text = (controller_dir("memory", cgroup_path) / name).read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        field, _, value = line.partition(" ")
+        if field == key:
+            return int(value)
+    return 0
+
+
+def watch_oom(cgroup_path: str) -> int | None:
+    """An eventfd that becomes readable on OOM (cgroup v1), or None where unsupported."""
+    if is_v2():
+        return None
+    memory = controller_dir("memory", cgroup_path)
+    efd = os.eventfd(0, os.EFD_CLOEXEC)
+    control = os.open(memory / "memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        (memory / "cgroup.event_control").write_text(f"{efd} {control}")
+    except OSError:
+        os.close(efd)
+        return None
+    finally:
+        os.close(control)
+    return efd
+
+
+def remove_empty_parents(cgroup_path: str) -> None:
+    """runc deletes the leaf; the shared parent goes when no container is left in it."""
+    parent = "/" + cgroup_path.strip("/").rsplit("/", 1)[0]
+    if parent == "/":
+        return
+    dirs = [CGROUP_ROOT / parent.lstrip("/")] if is_v2() else [
+        CGROUP_ROOT / c / parent.lstrip("/") for c in V1_CONTROLLERS
+    ]
+    for directory in dirs:
+        with contextlib.suppress(OSError):
+            directory.rmdir()

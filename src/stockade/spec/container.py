@@ -1,0 +1,176 @@
+"""The public data model of a container request, validated on construction."""
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from stockade.spec.sizes import parse_size
+
+HANDLE_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_USER = re.compile(r"^([a-z_][a-z0-9_-]{0,31}|\d{1,10})(:([a-z_][a-z0-9_-]{0,31}|\d{1,10}))?$")
+_FORBIDDEN_TARGETS = ("/", "/proc", "/sys", "/dev")
+
+MIB = 1 << 20
+DEFAULT_MEMORY = 256 * MIB
+DEFAULT_DISK = 1024 * MIB
+DEFAULT_PIDS = 1024
+MIN_MEMORY = 8 * MIB
+MAX_MEMORY = 1 << 40
+MAX_PIDS = 4_194_304
+# Capabilities Docker grants by default that we drop; only these can be added back.
+ADDABLE_CAPABILITIES = frozenset(
+    {"CAP_NET_RAW", "CAP_MKNOD", "CAP_SYS_CHROOT", "CAP_SETFCAP", "CAP_AUDIT_WRITE"}
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _no_nul(value: str, what: str) -> str:
+    if "\0" in value:
+        raise ValueError(f"{what} must not contain NUL bytes")
+    return value
+
+
+def _clean_absolute(path: str, what: str) -> str:
+    _no_nul(path, what)
+    if not path.startswith("/"):
+        raise ValueError(f"{what} {path!r} must be an absolute path")
+    if any(part == ".." for part in path.split("/")):
+        raise ValueError(f"{what} {path!r} must not contain '..'")
+    return "/" + "/".join(p for p in path.split("/") if p not in ("", "."))
+
+
+class Limits(_Model):
+    """Resource limits; sizes accept '256M' style strings."""
+
+    memory_bytes: int = DEFAULT_MEMORY
+    cpu_shares: int | None = Field(default=None, ge=2, le=262_144)
+    pids: int = Field(default=DEFAULT_PIDS, ge=1, le=MAX_PIDS)
+    disk_bytes: int = DEFAULT_DISK
+    cpuset_cpus: str | None = Field(default=None, pattern=r"^\d+([-,]\d+)*$")
+
+    @field_validator("memory_bytes", "disk_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: str | int) -> int:
+        return parse_size(value)
+
+    @field_validator("memory_bytes")
+    @classmethod
+    def _memory_bounds(cls, value: int) -> int:
+        if not MIN_MEMORY <= value <= MAX_MEMORY:
+            raise ValueError(f"memory must be between 8M and 1T, got {value} bytes")
+        return value
+
+    @field_validator("disk_bytes")
+    @classmethod
+    def _disk_bounds(cls, value: int) -> int:
+        if value < MIB:
+            raise ValueError(f"disk must be at least 1M, got {value} bytes")
+        return value
+
+
+class ProcessSpec(_Model):
+    """What to run; empty args means the image's default command."""
+
+    args: list[str] = []
+    env: dict[str, str] = {}
+    cwd: str | None = None
+    user: str | None = None
+    terminal: bool = False
+
+    @field_validator("args")
+    @classmethod
+    def _args(cls, value: list[str]) -> list[str]:
+        return [_no_nul(a, "argument") for a in value]
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not _ENV_KEY.match(key):
+                raise ValueError(f"invalid environment variable name {key!r}")
+            _no_nul(item, f"value of {key}")
+        return value
+
+    @field_validator("cwd")
+    @classmethod
+    def _cwd(cls, value: str | None) -> str | None:
+        return None if value is None else _clean_absolute(value, "working directory")
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str | None) -> str | None:
+        if value is not None and not _USER.match(value):
+            raise ValueError(f"invalid user {value!r}: use NAME, UID or UID:GID")
+        return value
+
+
+class BindMount(_Model):
+    """A host directory shown inside the container; read-only unless asked."""
+
+    host_path: str
+    container_path: str
+    read_only: bool = True
+
+    @field_validator("host_path")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return _clean_absolute(value, "host path")
+
+    @field_validator("container_path")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        clean = _clean_absolute(value, "container path")
+        inside = (clean == t or clean.startswith(t + "/") for t in _FORBIDDEN_TARGETS[1:])
+        if clean == "/" or any(inside):
+            raise ValueError(f"cannot mount over {clean}")
+        return clean
+
+
+class PortMapping(_Model):
+    """Host port to container port; host port 0 asks for a free one."""
+
+    host_port: int = Field(ge=0, le=65535)
+    container_port: int = Field(ge=1, le=65535)
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
+Handle = Annotated[str, Field(pattern=HANDLE_PATTERN)]
+
+
+class ContainerSpec(_Model):
+    """Everything a caller may ask of one container."""
+
+    handle: Handle
+    image: str = Field(default="busybox", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
+    process: ProcessSpec = ProcessSpec()
+    limits: Limits = Limits()
+    mounts: list[BindMount] = []
+    ports: list[PortMapping] = []
+    security_groups: list[str] = []
+    properties: dict[str, str] = {}
+    grace_time_s: int | None = Field(default=None, ge=1)
+    cap_add: list[str] = []
+    devices: list[Literal["fuse", "tun"]] = []
+
+    @field_validator("cap_add")
+    @classmethod
+    def _caps(cls, value: list[str]) -> list[str]:
+        normal = sorted({c.upper() if c.upper().startswith("CAP_") else "CAP_" + c.upper()
+                         for c in value})
+        bad = [c for c in normal if c not in ADDABLE_CAPABILITIES]
+        if bad:
+            allowed = ", ".join(sorted(ADDABLE_CAPABILITIES))
+            raise ValueError(f"capability {bad[0]} cannot be added; allowed: {allowed}")
+        return normal
+
+    @model_validator(mode="after")
+    def _unique_targets(self) -> "ContainerSpec":
+        targets = [m.container_path for m in self.mounts]
+        if len(targets) != len(set(targets)):
+            raise ValueError("two mounts share one container path")
+        return self

@@ -1,0 +1,36 @@
+"""What the platform reports about a container (inspect, ps)."""
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from stockade.spec.container import PortMapping
+
+State = Literal["creating", "created", "running", "stopped"]
+
+
+class LimitsInfo(BaseModel):
+    memory_bytes: int
+    cpu_shares: int
+    pids: int
+    disk_bytes: int
+
+
+class ContainerInfo(BaseModel):
+    """The inspect contract: scripts rely on these field names."""
+
+    handle: str
+    state: State
+    image: str
+    ip: str | None = None
+    ports: list[PortMapping] = []
+    limits: LimitsInfo
+    pid: int | None = None
+    events: list[str] = []
+    properties: dict[str, str] = {}
+    command: list[str] = []
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_code: int | None = None
+    oom_killed: bool = False
