@@ -181,9 +181,7 @@ def test_clone_is_allowed_only_without_namespace_flags() -> None:
         "names": ["clone"],
         "action": "SCMP_ACT_ALLOW",
         # For MASKED_EQ runc reads "value" as the mask and "valueTwo" as the datum.
-        "args": [
-            {"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}
-        ],
+        "args": [{"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}],
     }
 
 

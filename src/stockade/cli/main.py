@@ -14,7 +14,7 @@ from stockade.cli.parsing import env_pairs, volume
 from stockade.cli.session import Options, open_engine
 from stockade.engine import Engine
 from stockade.errors import StockadeError
-from stockade.spec import ContainerSpec, Limits, ProcessSpec, format_size
+from stockade.spec import ContainerSpec, Limits, ProcessSpec
 
 PLATFORM_ERROR = 125  # docker's code for "the platform failed", distinct from the app's own
 _PASSTHROUGH = {"allow_interspersed_args": False}
@@ -193,7 +193,7 @@ def info(ctx: typer.Context, json_: JsonFlag = False) -> None:
         return
     host = data["host"]
     rows = [("kernel", "", f"{host['kernel']} {host['arch']}, {host['cpus']} CPUs, "
-             f"{format_size(host['memory_bytes'])} memory")]
+             f"{host['memory_bytes'] / (1 << 30):.1f} GiB memory")]
     for key in ("user_namespaces", "seccomp", "apparmor", "landlock", "overlayfs", "runc"):
         rows.append((key, "yes" if host[key]["available"] else "no", host[key]["detail"]))
     rows.append(("cgroups", f"v{host['cgroup_version']}", ", ".join(host["cgroup_controllers"])))

@@ -23,4 +23,5 @@ class EngineConfig(BaseModel):
     def from_environment(cls, root: Path | None = None) -> "EngineConfig":
         """`--root` wins over STOCKADE_ROOT, which wins over the default."""
         chosen = root or Path(os.environ.get("STOCKADE_ROOT", str(DEFAULT_ROOT)))
-        return cls(root=chosen)
+        parent = os.environ.get("STOCKADE_CGROUP_PARENT")
+        return cls(root=chosen, **({"cgroup_parent": parent} if parent else {}))

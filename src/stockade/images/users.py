@@ -23,6 +23,8 @@ def resolve(rootfs: Path, user: str | None) -> tuple[int, int]:
         raise
     except ValueError as exc:
         raise InvalidSpec(f"the image's /etc/passwd or /etc/group is malformed: {exc}") from exc
+    except OSError as exc:
+        raise InvalidSpec(f"cannot read the image's user database: {exc}") from exc
 
 
 def _resolve(rootfs: Path, user: str | None) -> tuple[int, int]:

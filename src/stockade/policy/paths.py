@@ -21,6 +21,8 @@ MASKED_PATHS = (
 )
 
 READONLY_PATHS = (
+    # on cgroup v1 runc mounts a writable tmpfs here to hold the (read-only) hierarchies
+    "/sys/fs/cgroup",
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",

@@ -24,8 +24,9 @@ from typing import Final
 _EPERM: Final = 1
 _ENOSYS: Final = 38
 
-# i386 and x32 share the x86_64 kernel; leaving them out would leave their syscall
-# entry points either unfiltered or blocked outright, so all three get the same rules.
+# i386 and x32 programs enter the same kernel through syscall tables of their own.
+# Listing them makes libseccomp translate every rule into those tables as well, so
+# 32-bit code meets exactly this policy instead of a bypass (or a killed process).
 ARCHITECTURES: Final[tuple[str, ...]] = ("SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32")
 
 # --- Unconditionally allowed -----------------------------------------------------------
@@ -116,8 +117,8 @@ _SIGNALS: Final = frozenset(
 # adjtimex stays: with any mode bit set the kernel demands CAP_SYS_TIME in the initial
 # user namespace, which a container never holds, so for us it can only read the clock
 # state. clock_adjtime is refused although it is the same call for CLOCK_REALTIME: it
-# also reaches dynamic (PTP) and auxiliary clocks, and glibc's ntp_gettime() and
-# adjtimex() wrappers, which use it, lose nothing but a read-only query.
+# also reaches dynamic (PTP) clocks and, on new kernels, auxiliary clocks; glibc's
+# ntp_gettime() and adjtimex() wrappers, which use it, lose only a read-only query.
 _TIME: Final = frozenset(
     {
         "adjtimex", "clock_getres", "clock_gettime", "clock_nanosleep", "gettimeofday",
@@ -198,8 +199,9 @@ _ALWAYS_ALLOWED: Final = (
 _CAPABILITY_GATED: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     {
         "CAP_SYS_CHROOT": frozenset({"chroot"}),
-        # NUMA placement of one's own memory. set_mempolicy_home_node and move_pages
-        # are not offered even then: both are in EXTRA_DENIED or Docker's denied set.
+        # NUMA placement of one's own memory. Not offered even then:
+        # set_mempolicy_home_node (EXTRA_DENIED) and move_pages, which can move
+        # other processes' pages.
         "CAP_SYS_NICE": frozenset({"get_mempolicy", "mbind", "set_mempolicy"}),
     }
 )
@@ -233,13 +235,13 @@ _AF_INET6: Final = 10
 _AF_NETLINK: Final = 16
 _AF_PACKET: Final = 17
 
-# Networking needs socket(2), but every protocol family is a kernel module that an
-# unprivileged socket() call can autoload, and the rarely used ones (TIPC, RDS, CAN,
-# X.25, ROSE, RxRPC, KCM, SMC, ...) have a long record of exploitable bugs. Docker
-# already refuses a handful (AF_VSOCK and AF_ALG among them); we allow only what
-# ordinary programs use: local sockets, IPv4, IPv6 and netlink (glibc's getaddrinfo
-# and `ip` talk to the kernel over it). AF_VSOCK stays refused because it reaches the
-# hypervisor's host side when there is one.
+# Networking needs socket(2), but each protocol family is kernel code that an
+# unprivileged socket() call reaches, often by autoloading a module, and the rarely
+# used ones (TIPC, RDS, CAN, X.25, ROSE, RxRPC, KCM, SMC, ...) have a long record of
+# exploitable bugs. Docker already refuses a handful (AF_VSOCK and AF_ALG among them);
+# we allow only what ordinary programs use: local sockets, IPv4, IPv6 and netlink
+# (glibc's getaddrinfo and `ip` talk to the kernel over it). AF_VSOCK stays refused
+# because it reaches the hypervisor's host side when there is one.
 SOCKET_FAMILIES: Final[tuple[int, ...]] = (_AF_UNIX, _AF_INET, _AF_INET6, _AF_NETLINK)
 
 # Raw IP sockets are stopped by the kernel's own CAP_NET_RAW check, which a default
@@ -284,18 +286,18 @@ EXTRA_DENIED: Final = frozenset(
         # io_uring runs file and socket operations from kernel workers, out of reach
         # of this very filter, and has been a steady source of kernel exploits.
         "io_uring_enter", "io_uring_register", "io_uring_setup",
-        # The fd-based mount API: mounting by another door.
+        # The fd-based mount API: mounting by another door (Docker: CAP_SYS_ADMIN).
         "fsconfig", "fsmount", "fsopen", "fspick", "mount_setattr", "move_mount",
         "open_tree", "open_tree_attr",
-        # * Reading and writing other processes' memory; nothing in a container needs
-        # a debugger, and the tracee could be a process we joined into it.
+        # * Reading and writing other processes' memory: nothing in a container needs
+        # a debugger, and processes exec'd into it later would be fair game.
         "process_vm_readv", "process_vm_writev", "ptrace",
         # * Handle lookup is the first half of the open_by_handle_at escape.
         "name_to_handle_at",
         # * See the note above _TIME.
         "clock_adjtime", "clock_adjtime64",
-        # * Per-process segment descriptors: a long line of kernel bugs, used only by
-        # 16-bit emulators.
+        # * Per-process segment descriptors: a long line of kernel bugs, and wanted
+        # only by Wine and DOS emulators.
         "modify_ldt",
         # * Without fanotify_init (denied) there is no descriptor to mark.
         "fanotify_mark",

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Install everything Stockade needs on a fresh Debian machine, then run the demo or the tests.
+#   ./install.sh --demo   install, then run a hardened container on the embedded image
+#   ./install.sh --test   install, then run lint, type checks and the whole test suite
+set -euo pipefail
+cd "$(dirname "$0")"
+here=$(pwd)
+
+DEBIAN_PACKAGES=(runc busybox-static nftables btrfs-progs xfsprogs debootstrap iproute2 gcc libc6-dev)
+
+need_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install.sh: run as root (stockade creates namespaces, cgroups and mounts)" >&2
+        exit 1
+    fi
+}
+
+install_debian_packages() {
+    local missing=()
+    for pkg in "${DEBIAN_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "==> installing Debian packages: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+install_python() {
+    if [ ! -x .venv/bin/python ]; then
+        echo "==> creating the virtual environment in .venv"
+        python3 -m venv .venv
+    fi
+    echo "==> installing stockade and its Python dependencies"
+    .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
+    ln -sf "$here/.venv/bin/stockade" /usr/local/bin/stockade
+}
+
+demo() {
+    echo "==> host features"
+    .venv/bin/stockade info
+    echo "==> a default container on the embedded busybox image, showing its posture from inside"
+    .venv/bin/stockade run --rm -- sh -c '
+        echo "hello from $(hostname), running as $(id)"
+        echo "user namespace map (container host size):"; cat /proc/self/uid_map
+        grep -E "^(CapBnd|CapEff|CapAmb|NoNewPrivs|Seccomp):" /proc/self/status
+        echo "processes visible:"; ps -o pid,user,comm
+        echo "memory limit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || echo n/a)"
+        echo "pids limit: $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || echo n/a)"
+        echo "/dev holds: $(ls /dev | tr "\n" " ")"'
+}
+
+run_tests() {
+    echo "==> ruff"
+    .venv/bin/ruff check src tests
+    echo "==> mypy"
+    .venv/bin/mypy
+    echo "==> pytest"
+    .venv/bin/python -m pytest -p no:cacheprovider "$@"
+}
+
+need_root
+case "${1:-}" in
+    --demo) install_debian_packages; install_python; demo ;;
+    --test) shift; install_debian_packages; install_python; run_tests "$@" ;;
+    *) echo "usage: $0 --demo | --test [pytest args]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,70 @@
+"""Run a container to completion and capture what it printed."""
+
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from stockade.engine import Engine
+from stockade.runtime.runc import Stdio
+from stockade.spec import ContainerInfo, ContainerSpec
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+    info: ContainerInfo
+
+
+def handle(prefix: str = "t") -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def spec(args: list[str], **fields: Any) -> ContainerSpec:
+    fields.setdefault("handle", handle())
+    return ContainerSpec.model_validate({**fields, "process": {"args": args,
+                                                               **fields.pop("process", {})}})
+
+
+def run(engine: Engine, args: list[str], keep: bool = False, timeout: float = 120,
+        **fields: Any) -> Result:
+    """Create, start, wait and collect output; destroys the container unless `keep`."""
+    request = spec(args, **fields)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        try:
+            engine.create(request, Stdio(stdin, out.fileno(), err.fileno()))
+        finally:
+            os.close(stdin)
+        try:
+            engine.start(request.handle)
+            status = engine.wait(request.handle, timeout)
+            assert status is not None, f"{request.handle} did not finish in {timeout}s"
+            info = engine.inspect(request.handle)
+        finally:
+            if not keep:
+                engine.destroy(request.handle)
+        out.seek(0)
+        err.seek(0)
+        return Result(status.exit_code, out.read().decode(), err.read().decode(), info)
+
+
+def start_detached(engine: Engine, args: list[str], **fields: Any) -> str:
+    request = spec(args, **fields)
+    engine.create(request)
+    engine.start(request.handle)
+    return request.handle
+
+
+def exec_capture(engine: Engine, name: str, args: list[str]) -> tuple[int, str]:
+    with tempfile.TemporaryFile() as out:
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        try:
+            code = engine.exec(name, args, Stdio(stdin, out.fileno(), out.fileno()))
+        finally:
+            os.close(stdin)
+        out.seek(0)
+        return code, out.read().decode()

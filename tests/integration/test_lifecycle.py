@@ -1,0 +1,115 @@
+"""Create, start, exec, stop and destroy; failures roll back to nothing."""
+
+import os
+import tempfile
+
+import pytest
+
+from stockade.engine import Engine
+from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
+from stockade.runtime.runc import Stdio
+from tests import leaks
+from tests.integration.helpers import exec_capture, run, spec, start_detached
+
+pytestmark = pytest.mark.integration
+
+
+def _nothing_of(engine: Engine, name: str) -> None:
+    """No trace of `name`: state, directory, runc state, cgroup, mounts, processes."""
+    assert name not in {c.handle for c in engine.list()}
+    assert not engine.layout.container(name).exists()
+    assert engine.runc.state(name) is None
+    assert not leaks.snapshot(f"{engine.config.cgroup_parent}/{name}").cgroups
+    assert not leaks.snapshot(str(engine.layout.container(name))).mounts
+    assert not leaks.snapshot(str(engine.layout.container(name))).processes
+
+
+def test_exit_code_and_output_are_returned(engine: Engine) -> None:
+    result = run(engine, ["sh", "-c", "echo out; echo err >&2; exit 7"])
+    assert (result.code, result.out, result.err) == (7, "out\n", "err\n")
+    assert result.info.state == "stopped" and result.info.exit_code == 7
+
+
+def test_created_running_stopped_destroyed(engine: Engine) -> None:
+    request = spec(["sleep", "300"])
+    assert engine.create(request).state == "created"
+    assert engine.start(request.handle).state == "running"
+    info = engine.inspect(request.handle)
+    assert info.pid is not None and os.path.exists(f"/proc/{info.pid}")
+    stopped = engine.stop(request.handle, timeout=1)
+    assert stopped.state == "stopped" and stopped.exit_code == 137  # sleep as pid 1 ignores TERM
+    engine.destroy(request.handle)
+    _nothing_of(engine, request.handle)
+
+
+def test_destroy_twice_and_destroy_a_created_container(engine: Engine) -> None:
+    request = spec(["true"])
+    engine.create(request)
+    engine.destroy(request.handle)
+    _nothing_of(engine, request.handle)
+    with pytest.raises(NotFound):
+        engine.destroy(request.handle)
+
+
+def test_exec_runs_with_the_same_hardening(engine: Engine) -> None:
+    name = start_detached(engine, ["sleep", "300"])
+    code, out = exec_capture(engine, name, ["sh", "-c", "grep -E 'NoNewPrivs|Seccomp:' "
+                                                        "/proc/self/status; id -u; exit 4"])
+    assert code == 4
+    assert "NoNewPrivs:\t1" in out and "Seccomp:\t2" in out and "2000" in out
+
+
+def test_detached_output_goes_to_the_logs(engine: Engine) -> None:
+    name = start_detached(engine, ["sh", "-c", "echo to-out; echo to-err >&2"])
+    assert engine.wait(name, 30) is not None
+    assert engine.logs(name) == (b"to-out\n", b"to-err\n")
+
+
+def test_a_handle_in_use_is_a_conflict_and_the_first_survives(engine: Engine) -> None:
+    name = start_detached(engine, ["sleep", "300"])
+    with pytest.raises(Conflict):
+        engine.create(spec(["true"], handle=name))
+    assert engine.inspect(name).state == "running"
+
+
+@pytest.mark.parametrize(("fields", "error"), [
+    ({"image": "no-such-image"}, NotFound),
+    ({"process": {"user": "nobody-here"}}, InvalidSpec),
+    ({"mounts": [{"host_path": "/etc", "container_path": "/mnt"}]}, InvalidSpec),
+])
+def test_failed_create_leaves_nothing(engine: Engine, fields: dict[str, object],
+                                      error: type[Exception]) -> None:
+    request = spec(["true"], **fields)
+    with pytest.raises(error):
+        engine.create(request)
+    _nothing_of(engine, request.handle)
+
+
+def test_a_missing_command_fails_at_create_and_leaves_nothing(engine: Engine) -> None:
+    request = spec(["/no/such/command"])
+    with tempfile.TemporaryFile() as out, pytest.raises(StockadeError,
+                                                        match=r"no such file|not found"):
+        engine.create(request, Stdio(0, out.fileno(), out.fileno()))
+    _nothing_of(engine, request.handle)
+
+
+def test_read_only_and_read_write_bind_mounts(engine: Engine,
+                                              tmp_path_factory: pytest.TempPathFactory) -> None:
+    shared = tmp_path_factory.mktemp("bind")
+    (shared / "hello").write_text("from host")
+    os.chmod(shared, 0o777)
+    mounts = [{"host_path": str(shared), "container_path": "/data"},
+              {"host_path": str(shared), "container_path": "/rw", "read_only": False}]
+    script = "cat /data/hello; touch /data/x || echo RO; touch /rw/made && echo RW"
+    result = run(engine, ["sh", "-c", script], mounts=mounts)
+    assert result.out == "from host\nRO\nRW\n"
+    assert (shared / "made").exists()
+    assert not (shared / "x").exists()
+
+
+def test_container_root_cannot_write_the_image_layer(engine: Engine) -> None:
+    first = run(engine, ["sh", "-c", "echo changed > /etc/motd"], process={"user": "root"})
+    assert first.code == 0
+    second = run(engine, ["sh", "-c", "cat /etc/motd 2>/dev/null || echo pristine"])
+    assert second.out.strip() == "pristine"
+

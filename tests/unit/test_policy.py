@@ -1,0 +1,182 @@
+"""The policy compiler: every default layer is present whatever the (valid) request."""
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stockade.errors import HostUnsupported, InvalidSpec
+from stockade.host import HostFeatures, Mechanism
+from stockade.policy import (
+    DEFAULT_BOUNDING,
+    BundleContext,
+    IdMap,
+    build_config,
+    cpu_shares_for_memory,
+)
+from stockade.policy.exec import exec_process
+from stockade.spec import ContainerSpec, Limits
+
+YES = Mechanism(available=True, detail="test")
+NO = Mechanism(available=False, detail="test")
+
+
+def make_host(**changes: Any) -> HostFeatures:
+    base: dict[str, Any] = dict(
+        kernel="6.18", arch="x86_64", cpus=2, memory_bytes=1 << 34, user_namespaces=YES,
+        cgroup_version=1, cgroup_controllers=("cpu", "memory", "pids", "devices"), seccomp=YES,
+        apparmor=NO, landlock_abi=7, landlock=YES, overlayfs=YES, runc=YES,
+        runc_version="1.1.5", nofile_hard=20000)
+    base.update(changes)
+    return HostFeatures(**base)
+
+
+CTX = BundleContext(rootfs="/r", uid=2000, gid=2000, idmap=IdMap(host_base=1_000_000),
+                    args=("sh",))
+
+
+def compile_default(**spec: Any) -> dict[str, Any]:
+    return build_config(ContainerSpec(handle="box", **spec), make_host(), CTX)
+
+
+def test_all_seven_namespaces_and_pivot_root() -> None:
+    config = compile_default()
+    kinds = {ns["type"] for ns in config["linux"]["namespaces"]}
+    assert kinds == {"pid", "network", "ipc", "uts", "mount", "user", "cgroup"}
+    assert config["root"]["path"] == "/r"  # runc pivots into it; there is no chroot option
+
+
+def test_user_namespace_maps_root_to_an_unprivileged_range() -> None:
+    linux = compile_default()["linux"]
+    for key in ("uidMappings", "gidMappings"):
+        assert linux[key] == [{"containerID": 0, "hostID": 1_000_000, "size": 65536}]
+
+
+def test_process_runs_unprivileged_with_no_new_privs() -> None:
+    process = compile_default()["process"]
+    assert process["user"]["uid"] == 2000 and process["user"]["gid"] == 2000
+    assert process["noNewPrivileges"] is True
+    caps = process["capabilities"]
+    assert set(caps["bounding"]) == DEFAULT_BOUNDING
+    assert caps["effective"] == caps["permitted"] == caps["ambient"] == caps["inheritable"] == []
+
+
+def test_bounding_set_is_dockers_minus_five() -> None:
+    docker = {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+              "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+              "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"}
+    dropped = {"CAP_NET_RAW", "CAP_MKNOD", "CAP_SYS_CHROOT", "CAP_SETFCAP", "CAP_AUDIT_WRITE"}
+    assert docker - dropped == DEFAULT_BOUNDING
+    added = compile_default(cap_add=["NET_RAW"])["process"]["capabilities"]["bounding"]
+    assert set(added) == DEFAULT_BOUNDING | {"CAP_NET_RAW"}
+
+
+def test_device_allowlist_is_deny_all_then_exact_list() -> None:
+    rules = compile_default()["linux"]["resources"]["devices"]
+    assert rules[0] == {"allow": False, "access": "rwm"}
+    allowed = {(r["type"], r["major"], r.get("minor")) for r in rules[1:]}
+    assert allowed == {("c", 1, 3), ("c", 1, 5), ("c", 1, 7), ("c", 1, 8), ("c", 1, 9),
+                       ("c", 5, 0), ("c", 5, 2), ("c", 136, None), ("c", 4, 0), ("c", 4, 1),
+                       ("c", 10, 229), ("c", 10, 200)}
+    assert all(r["allow"] for r in rules[1:])
+    assert compile_default()["linux"]["devices"] == []
+    nodes = compile_default(devices=["fuse"])["linux"]["devices"]
+    assert [(n["path"], n["major"], n["minor"]) for n in nodes] == [("/dev/fuse", 10, 229)]
+
+
+def test_masked_and_read_only_paths() -> None:
+    linux = compile_default()["linux"]
+    assert {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/acpi",
+            "/proc/scsi", "/sys/firmware"} <= set(linux["maskedPaths"])
+    assert {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus",
+            "/proc/fs"} <= set(linux["readonlyPaths"])
+
+
+def test_kernel_filesystems_are_locked_down() -> None:
+    mounts = {m["destination"]: m for m in compile_default()["mounts"]}
+    assert {"nosuid", "noexec", "nodev"} <= set(mounts["/proc"]["options"])
+    assert "ro" in mounts["/sys"]["options"] and "ro" in mounts["/sys/fs/cgroup"]["options"]
+    assert mounts["/dev"]["type"] == "tmpfs"
+
+
+@pytest.mark.parametrize(("mib", "shares"), [(1, 10), (128, 16), (80, 10), (256, 32),
+                                             (512, 64), (8192, 1024), (65536, 1024)])
+def test_cpu_shares_follow_memory(mib: int, shares: int) -> None:
+    assert cpu_shares_for_memory(mib << 20) == shares
+
+
+@settings(max_examples=200)
+@given(memory=st.integers(min_value=8 << 20, max_value=1 << 40),
+       pids=st.integers(min_value=1, max_value=4_194_304),
+       shares=st.none() | st.integers(min_value=2, max_value=262_144))
+def test_resources_for_any_valid_limits(memory: int, pids: int, shares: int | None) -> None:
+    limits = Limits(memory_bytes=memory, pids=pids, cpu_shares=shares)
+    resources = build_config(ContainerSpec(handle="box", limits=limits), make_host(),
+                             CTX)["linux"]["resources"]
+    assert resources["memory"] == {"limit": memory, "swap": memory}
+    assert resources["pids"] == {"limit": pids}
+    expected = shares if shares is not None else min(1024, max(10, (memory >> 20) // 8))
+    assert resources["cpu"]["shares"] == expected
+
+
+@given(hard=st.integers(min_value=64, max_value=1 << 20))
+def test_rlimits_never_exceed_the_host(hard: int) -> None:
+    process = build_config(ContainerSpec(handle="box"), make_host(nofile_hard=hard),
+                           CTX)["process"]
+    nofile = next(r for r in process["rlimits"] if r["type"] == "RLIMIT_NOFILE")
+    assert nofile["soft"] <= nofile["hard"] <= hard
+
+
+def test_hostname_is_the_handle_and_cgroup_path_is_owned() -> None:
+    config = compile_default()
+    assert config["hostname"] == "box"
+    assert config["linux"]["cgroupsPath"] == "/stockade/box"
+
+
+def test_apparmor_profile_only_where_apparmor_is_enabled() -> None:
+    assert "apparmorProfile" not in compile_default()["process"]
+    with_aa = build_config(ContainerSpec(handle="b"), make_host(apparmor=YES), CTX)
+    assert with_aa["process"]["apparmorProfile"] == "stockade-default"
+
+
+def test_seccomp_is_always_on() -> None:
+    seccomp = compile_default()["linux"]["seccomp"]
+    assert seccomp["defaultAction"] == "SCMP_ACT_ERRNO"
+
+
+def test_hosts_without_user_namespaces_or_seccomp_are_refused() -> None:
+    for weak in ({"user_namespaces": NO}, {"seccomp": NO}):
+        with pytest.raises(HostUnsupported):
+            build_config(ContainerSpec(handle="b"), make_host(**weak), CTX)
+
+
+def test_users_outside_the_mapped_range_are_refused() -> None:
+    ctx = CTX.model_copy(update={"uid": 70000})
+    with pytest.raises(InvalidSpec):
+        build_config(ContainerSpec(handle="b"), make_host(), ctx)
+
+
+def test_environment_layers_image_then_request() -> None:
+    ctx = CTX.model_copy(update={"image_env": ("A=image", "B=image")})
+    config = build_config(ContainerSpec(handle="b", process={"env": {"B": "req"}}),
+                          make_host(), ctx)
+    env = dict(e.split("=", 1) for e in config["process"]["env"])
+    assert (env["A"], env["B"], env["HOSTNAME"]) == ("image", "req", "b")
+    assert "PATH" in env
+
+
+def test_bind_mounts_are_nosuid_nodev_and_read_only_by_default() -> None:
+    config = compile_default(mounts=[{"host_path": "/srv/a", "container_path": "/a"}])
+    bind = next(m for m in config["mounts"] if m["destination"] == "/a")
+    assert {"rbind", "nosuid", "nodev", "ro"} <= set(bind["options"])
+
+
+def test_exec_keeps_the_init_hardening() -> None:
+    base = compile_default()["process"]
+    process = exec_process(base, ["id"], {"X": "1"}, terminal=True, user=(0, 0))
+    assert process["noNewPrivileges"] and process["args"] == ["id"] and process["terminal"]
+    assert process["capabilities"]["effective"] == base["capabilities"]["bounding"]
+    assert process["capabilities"]["ambient"] == []
+    assert "X=1" in process["env"]
+    assert base["args"] == ["sh"]  # the original is untouched
