@@ -96,7 +96,7 @@ def test_a_missing_command_fails_at_create_and_leaves_nothing(engine: Engine) ->
 def test_read_only_and_read_write_bind_mounts(engine: Engine,
                                               tmp_path_factory: pytest.TempPathFactory) -> None:
     shared = tmp_path_factory.mktemp("bind")
-    (shared / "hello").write_text("from host")
+    (shared / "hello").write_text("from host\n")
     os.chmod(shared, 0o777)
     mounts = [{"host_path": str(shared), "container_path": "/data"},
               {"host_path": str(shared), "container_path": "/rw", "read_only": False}]
