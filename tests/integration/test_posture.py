@@ -62,8 +62,8 @@ def test_all_seven_namespaces_differ_from_the_host(engine: Engine) -> None:
 def test_pid_one_is_the_container_init_and_host_processes_are_invisible(engine: Engine) -> None:
     result = run(engine, ["sh", "-c", "ls -d /proc/[0-9]* | wc -l; cat /proc/1/cmdline; true"])
     count, cmdline = result.out.split("\n", 1)
-    assert int(count) <= 3  # sh, ls and the subshell at most
-    assert cmdline.startswith("sh")
+    assert int(count) <= 4  # init, sh, ls and the subshell at most
+    assert cmdline.startswith("/.stockade/init\0")
 
 
 def test_dev_holds_only_the_standard_nodes(engine: Engine) -> None:

@@ -33,7 +33,8 @@ def make_host(**changes: Any) -> HostFeatures:
 
 
 CTX = BundleContext(rootfs="/r", uid=2000, gid=2000, idmap=IdMap(host_base=1_000_000),
-                    args=("sh",))
+                    args=("sh",), helpers_dir="/var/lib/stockade/bin",
+                    top_level_dirs=("bin", "etc", "home", "tmp", "usr", "app", "var"))
 
 
 def compile_default(**spec: Any) -> dict[str, Any]:
@@ -175,8 +176,46 @@ def test_bind_mounts_are_nosuid_nodev_and_read_only_by_default() -> None:
 def test_exec_keeps_the_init_hardening() -> None:
     base = compile_default()["process"]
     process = exec_process(base, ["id"], {"X": "1"}, terminal=True, user=(0, 0))
-    assert process["noNewPrivileges"] and process["args"] == ["id"] and process["terminal"]
+    assert process["noNewPrivileges"] and process["terminal"]
     assert process["capabilities"]["effective"] == base["capabilities"]["bounding"]
     assert process["capabilities"]["ambient"] == []
     assert "X=1" in process["env"]
-    assert base["args"] == ["sh"]  # the original is untouched
+    assert process["args"][:2] == ["/.stockade/init", "-e"]
+    assert process["args"][-2:] == ["--", "id"]
+    assert base["args"][-1] == "sh"  # the original is untouched
+
+
+def test_the_init_runs_first_with_landlock_rules() -> None:
+    config = compile_default(mounts=[{"host_path": "/srv/a", "container_path": "/data",
+                                      "read_only": False}], writable_paths=["/var/cache"])
+    args = config["process"]["args"]
+    assert args[0] == "/.stockade/init" and args[-2:] == ["--", "sh"]
+    rules = args[1:args.index("--")]
+    writable = {rules[i + 1] for i, flag in enumerate(rules) if flag == "-w"}
+    executable = {rules[i + 1] for i, flag in enumerate(rules) if flag == "-x"}
+    assert {"/home", "/tmp", "/var/tmp", "/app", "/data", "/var/cache"} <= writable
+    assert executable == {"/bin", "/etc", "/usr", "/app"}  # never /tmp, /home or /var
+    assert "-L" not in rules
+    helper = next(m for m in config["mounts"] if m["destination"] == "/.stockade")
+    assert "ro" in helper["options"] and helper["source"] == "/var/lib/stockade/bin"
+
+
+def test_landlock_is_skipped_only_when_absent_or_explicitly_disabled() -> None:
+    no_landlock = build_config(ContainerSpec(handle="b"), make_host(landlock=NO, landlock_abi=0),
+                               CTX)
+    assert "-L" in no_landlock["process"]["args"]
+    unsafe = compile_default(unsafe={"disable_mac": True})
+    assert "-L" in unsafe["process"]["args"]
+
+
+def test_unsafe_options_weaken_exactly_what_they_name() -> None:
+    plain = compile_default()
+    no_seccomp = compile_default(unsafe={"disable_seccomp": True})
+    assert "seccomp" not in no_seccomp["linux"] and "seccomp" in plain["linux"]
+    no_userns = compile_default(unsafe={"disable_userns": True})
+    assert "user" not in {ns["type"] for ns in no_userns["linux"]["namespaces"]}
+    assert "uidMappings" not in no_userns["linux"]
+    extra = compile_default(unsafe={"cap_add": ["sys_admin"]})
+    assert "CAP_SYS_ADMIN" in extra["process"]["capabilities"]["bounding"]
+    spec = ContainerSpec(handle="b", unsafe={"disable_mac": True, "cap_add": ["SYS_ADMIN"]})
+    assert spec.unsafe.in_use() == ["disable_mac", "cap_add:CAP_SYS_ADMIN"]

@@ -2,6 +2,7 @@
 
 import secrets
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from stockade.cli.parsing import env_pairs, volume
 from stockade.cli.session import Options, open_engine
 from stockade.engine import Engine
 from stockade.errors import StockadeError
-from stockade.spec import ContainerSpec, Limits, ProcessSpec
+from stockade.spec import ContainerSpec, Limits, ProcessSpec, UnsafeOptions
 
 PLATFORM_ERROR = 125  # docker's code for "the platform failed", distinct from the app's own
 _PASSTHROUGH = {"allow_interspersed_args": False}
@@ -48,10 +49,26 @@ def _argv(command: list[str] | None) -> list[str]:
     return args[1:] if args[:1] == ["--"] else args
 
 
+@dataclass(frozen=True)
+class Unsafe:
+    """The loudly named weakenings; each is recorded as an event on the container."""
+
+    disable_seccomp: bool = False
+    disable_userns: bool = False
+    disable_mac: bool = False
+    cap_add: tuple[str, ...] = ()
+
+    def options(self) -> UnsafeOptions:
+        return UnsafeOptions(disable_seccomp=self.disable_seccomp,
+                             disable_userns=self.disable_userns, disable_mac=self.disable_mac,
+                             cap_add=list(self.cap_add))
+
+
 def _spec(name: str | None, image: str, command: list[str] | None, memory: str | None,
           cpu_shares: int | None, pids: int | None, env: list[str] | None,
           user: str | None, volumes: list[str] | None, tty: bool, cap_add: list[str] | None,
-          cpuset_cpus: str | None = None) -> ContainerSpec:
+          cpuset_cpus: str | None = None, writable: list[str] | None = None,
+          unsafe: Unsafe = Unsafe()) -> ContainerSpec:
     limits: dict[str, object] = {"cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus}
     if memory is not None:
         limits["memory_bytes"] = memory
@@ -65,6 +82,8 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
         limits=Limits.model_validate(limits),
         mounts=[volume(v) for v in volumes or []],
         cap_add=cap_add or [],
+        writable_paths=writable or [],
+        unsafe=unsafe.options(),
     )
 
 
@@ -80,6 +99,15 @@ Volume = Annotated[list[str] | None, typer.Option("--volume", "-v",
 CapAdd = Annotated[list[str] | None, typer.Option("--cap-add",
                                                   help="Add back one of Docker's defaults.")]
 Cpuset = Annotated[str | None, typer.Option("--cpuset-cpus", help="Pin to CPUs, e.g. 0.")]
+Writable = Annotated[list[str] | None, typer.Option("--writable",
+                                                    help="Another writable directory.")]
+NoSeccomp = Annotated[bool, typer.Option("--unsafe-disable-seccomp",
+                                         help="UNSAFE: no seccomp filter.")]
+NoUserns = Annotated[bool, typer.Option("--unsafe-disable-userns",
+                                        help="UNSAFE: root inside is root on the host.")]
+NoMac = Annotated[bool, typer.Option("--unsafe-disable-mac", help="UNSAFE: no Landlock/AppArmor.")]
+UnsafeCaps = Annotated[list[str] | None, typer.Option("--unsafe-cap-add",
+                                                      help="UNSAFE: any extra capability.")]
 
 
 @app.command(context_settings=_PASSTHROUGH)
@@ -87,6 +115,9 @@ def run(
     ctx: typer.Context, command: Command = None, name: Name = None, image: Image = "busybox",
     memory: Memory = None, cpu_shares: Shares = None, pids: Pids = None, env: Env = None,
     user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
+    writable: Writable = None, unsafe_disable_seccomp: NoSeccomp = False,
+    unsafe_disable_userns: NoUserns = False, unsafe_disable_mac: NoMac = False,
+    unsafe_cap_add: UnsafeCaps = None,
     detach: Annotated[bool, typer.Option("--detach", "-d")] = False,
     interactive: Annotated[bool, typer.Option("--interactive", "-i")] = False,
     tty: Annotated[bool, typer.Option("--tty", "-t")] = False,
@@ -95,8 +126,10 @@ def run(
     """Run a command in a new hardened container; exits with the command's code."""
     if detach and (rm or tty or interactive):
         raise StockadeError("-d cannot be combined with --rm, -i or -t")
+    unsafe = Unsafe(unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac,
+                    tuple(unsafe_cap_add or ()))
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, tty,
-                 cap_add, cpuset_cpus)
+                 cap_add, cpuset_cpus, writable, unsafe)
     engine = _engine(ctx)
     if detach:
         engine.create(spec)
@@ -111,10 +144,15 @@ def create(
     ctx: typer.Context, command: Command = None, name: Name = None, image: Image = "busybox",
     memory: Memory = None, cpu_shares: Shares = None, pids: Pids = None, env: Env = None,
     user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
+    writable: Writable = None, unsafe_disable_seccomp: NoSeccomp = False,
+    unsafe_disable_userns: NoUserns = False, unsafe_disable_mac: NoMac = False,
+    unsafe_cap_add: UnsafeCaps = None,
 ) -> None:
     """Create a container without starting it; prints its handle."""
+    unsafe = Unsafe(unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac,
+                    tuple(unsafe_cap_add or ()))
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, False,
-                 cap_add, cpuset_cpus)
+                 cap_add, cpuset_cpus, writable, unsafe)
     _engine(ctx).create(spec)
     print(spec.handle)
 

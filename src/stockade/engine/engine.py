@@ -9,14 +9,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from stockade import images, policy, volumes
+from stockade import images, native, policy, volumes
 from stockade.engine import binds
 from stockade.engine.config import EngineConfig
 from stockade.engine.layout import Layout
 from stockade.engine.state import Record, StateStore
 from stockade.errors import InvalidSpec, StockadeError
 from stockade.host import HostFeatures
-from stockade.images import users
+from stockade.images import commands, users
 from stockade.policy.exec import exec_process
 from stockade.runtime import cgroups, exitstatus
 from stockade.runtime.exitstatus import ExitStatus
@@ -57,6 +57,7 @@ class Engine:
         self.images = images.ImageStore(self.layout.images, config.id_base, policy.IdMap(
             host_base=config.id_base).size)
         self.runc = Runc(self.layout.runc_root, self.layout.runc_log, config.runc_binary)
+        self.init_binary = native.binary("init", self.layout.helpers)
 
     def close(self) -> None:
         self.state.close()
@@ -85,6 +86,8 @@ class Engine:
         directory = self.layout.container(spec.handle)
         directory.mkdir(mode=0o711)
         undo.push(lambda: shutil.rmtree(directory, ignore_errors=True))
+        for weakening in spec.unsafe.in_use():  # loud and permanent in inspect
+            exitstatus.append_event(self.layout.events_file(spec.handle), f"unsafe: {weakening}")
         image = self.images.get(spec.image)
         undo.push(lambda: volumes.destroy(directory))
         rootfs = volumes.create(directory, image.layers, owner=self.config.id_base)
@@ -101,10 +104,15 @@ class Engine:
                  rootfs: Path) -> policy.BundleContext:
         uid, gid = users.resolve(rootfs, spec.process.user or image.config.user)
         args = list(image.config.entrypoint) + (spec.process.args or list(image.config.cmd))
+        cwd = spec.process.cwd or image.config.working_dir or "/"
+        if args:
+            env = dict(e.partition("=")[::2] for e in image.config.env) | spec.process.env
+            commands.require_command(rootfs, args[0], env, cwd)
         return policy.BundleContext(
             rootfs=str(rootfs), uid=uid, gid=gid, idmap=policy.IdMap(host_base=self.config.id_base),
-            cgroup_parent=self.config.cgroup_parent, image_env=image.config.env,
-            cwd=spec.process.cwd or image.config.working_dir or "/", args=tuple(args),
+            cgroup_parent=self.config.cgroup_parent, image_env=image.config.env, cwd=cwd,
+            args=tuple(args), helpers_dir=str(self.layout.helpers),
+            top_level_dirs=commands.top_level(rootfs),
         )
 
     def _launch(self, handle: str, stdio: Stdio | None, console_socket: Path | None) -> int:

@@ -21,6 +21,11 @@ class Layout:
         return self.root / "containers"
 
     @property
+    def helpers(self) -> Path:
+        """The static init and probe, bind-mounted read-only into every container."""
+        return self.root / "bin"
+
+    @property
     def runc_root(self) -> Path:
         return self.root / "runc"
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from stockade.errors import HostUnsupported, InvalidSpec
 from stockade.host import HostFeatures
-from stockade.policy import capabilities, devices, paths, resources
+from stockade.policy import capabilities, devices, landlock, paths, resources
 from stockade.policy.context import BundleContext
 from stockade.policy.seccomp import build_seccomp
 from stockade.spec import ContainerSpec
@@ -17,22 +17,23 @@ _NAMESPACES = ("pid", "network", "ipc", "uts", "mount", "user", "cgroup")
 
 def build_config(spec: ContainerSpec, host: HostFeatures, ctx: BundleContext) -> dict[str, Any]:
     """The whole config.json; pure: same inputs, same output."""
-    _require(host, ctx)
-    bounding = capabilities.bounding_set(spec.cap_add)
+    _require(spec, host, ctx)
+    bounding = capabilities.bounding_set(spec.cap_add) | frozenset(spec.unsafe.cap_add)
     return {
         "ociVersion": OCI_VERSION,
         "root": {"path": ctx.rootfs, "readonly": False},
         "hostname": spec.handle,
-        "mounts": [*paths.base_mounts(), *paths.bind_mounts(spec.mounts), *ctx.extra_mounts],
+        "mounts": [*paths.base_mounts(), *paths.bind_mounts(spec.mounts), *ctx.extra_mounts,
+                   landlock.helpers_mount(ctx.helpers_dir)],
         "process": _process(spec, host, ctx, bounding),
         "linux": _linux(spec, host, ctx, bounding),
     }
 
 
-def _require(host: HostFeatures, ctx: BundleContext) -> None:
-    if not host.user_namespaces.available:
+def _require(spec: ContainerSpec, host: HostFeatures, ctx: BundleContext) -> None:
+    if not host.user_namespaces.available and not spec.unsafe.disable_userns:
         raise HostUnsupported(f"user namespaces unavailable: {host.user_namespaces.detail}")
-    if not host.seccomp.available:
+    if not host.seccomp.available and not spec.unsafe.disable_seccomp:
         raise HostUnsupported(f"seccomp unavailable: {host.seccomp.detail}")
     if not ctx.args:
         raise InvalidSpec("no command given and the image has no default command")
@@ -55,7 +56,7 @@ def _process(
     process: dict[str, Any] = {
         "terminal": spec.process.terminal,
         "user": {"uid": ctx.uid, "gid": ctx.gid, "additionalGids": list(ctx.additional_gids)},
-        "args": list(ctx.args),
+        "args": landlock.init_command(spec, host, ctx.top_level_dirs, ctx.args),
         "env": _environment(spec, ctx),
         "cwd": ctx.cwd,
         "capabilities": capabilities.process_capabilities(bounding, ctx.uid),
@@ -68,9 +69,11 @@ def _process(
     return process
 
 
-def _namespaces(ctx: BundleContext) -> list[dict[str, str]]:
+def _namespaces(spec: ContainerSpec, ctx: BundleContext) -> list[dict[str, str]]:
     spaces = []
     for kind in _NAMESPACES:
+        if kind == "user" and spec.unsafe.disable_userns:
+            continue
         entry = {"type": kind}
         if kind == "network" and ctx.netns_path is not None:
             entry["path"] = ctx.netns_path
@@ -81,15 +84,17 @@ def _namespaces(ctx: BundleContext) -> list[dict[str, str]]:
 def _linux(
     spec: ContainerSpec, host: HostFeatures, ctx: BundleContext, bounding: frozenset[str]
 ) -> dict[str, Any]:
-    idmap = [{"containerID": 0, "hostID": ctx.idmap.host_base, "size": ctx.idmap.size}]
-    return {
-        "namespaces": _namespaces(ctx),
-        "uidMappings": idmap,
-        "gidMappings": idmap,
+    linux: dict[str, Any] = {
+        "namespaces": _namespaces(spec, ctx),
         "devices": devices.device_nodes(spec.devices),
         "cgroupsPath": f"/{ctx.cgroup_parent}/{spec.handle}",
         "resources": resources.cgroup_resources(spec.limits, devices.cgroup_rules()),
-        "seccomp": build_seccomp(bounding),
         "maskedPaths": list(paths.MASKED_PATHS),
         "readonlyPaths": list(paths.READONLY_PATHS),
     }
+    if not spec.unsafe.disable_userns:
+        idmap = [{"containerID": 0, "hostID": ctx.idmap.host_base, "size": ctx.idmap.size}]
+        linux["uidMappings"] = linux["gidMappings"] = idmap
+    if not spec.unsafe.disable_seccomp:
+        linux["seccomp"] = build_seccomp(bounding)
+    return linux

@@ -28,5 +28,7 @@ class BundleContext(BaseModel):
     image_env: tuple[str, ...] = ()
     cwd: str = "/"
     args: tuple[str, ...]
+    helpers_dir: str
+    top_level_dirs: tuple[str, ...] = ()
     netns_path: str | None = None
     extra_mounts: tuple[dict[str, object], ...] = ()

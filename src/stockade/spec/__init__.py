@@ -11,6 +11,7 @@ from stockade.spec.container import (
     Limits,
     PortMapping,
     ProcessSpec,
+    UnsafeOptions,
 )
 from stockade.spec.info import ContainerInfo, LimitsInfo, State
 from stockade.spec.sizes import format_size, parse_size
@@ -29,6 +30,7 @@ __all__ = [
     "PortMapping",
     "ProcessSpec",
     "State",
+    "UnsafeOptions",
     "format_size",
     "parse_size",
 ]

@@ -25,6 +25,23 @@ ADDABLE_CAPABILITIES = frozenset(
 )
 
 
+_CAPABILITY_NAMES = (
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE",
+    "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME",
+    "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ",
+    "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+)
+KNOWN_CAPABILITIES = frozenset(f"CAP_{name}" for name in _CAPABILITY_NAMES)
+
+
+def _cap_name(text: str) -> str:
+    upper = text.upper()
+    return upper if upper.startswith("CAP_") else f"CAP_{upper}"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -139,6 +156,30 @@ class PortMapping(_Model):
     protocol: Literal["tcp", "udp"] = "tcp"
 
 
+class UnsafeOptions(_Model):
+    """Deliberate weakenings, each named loudly; every use is recorded and reported."""
+
+    disable_seccomp: bool = False
+    disable_userns: bool = False
+    disable_mac: bool = False
+    cap_add: list[str] = []
+
+    @field_validator("cap_add")
+    @classmethod
+    def _caps(cls, value: list[str]) -> list[str]:
+        names = {_cap_name(c) for c in value}
+        unknown = sorted(names - KNOWN_CAPABILITIES)
+        if unknown:
+            raise ValueError(f"unknown capability {unknown[0]}")
+        return sorted(names)
+
+    def in_use(self) -> list[str]:
+        """Names of the weakenings this request asks for, for audit and inspect."""
+        used = [name for name in ("disable_seccomp", "disable_userns", "disable_mac")
+                if getattr(self, name)]
+        return used + [f"cap_add:{c}" for c in self.cap_add]
+
+
 Handle = Annotated[str, Field(pattern=HANDLE_PATTERN)]
 
 
@@ -156,12 +197,18 @@ class ContainerSpec(_Model):
     grace_time_s: int | None = Field(default=None, ge=1)
     cap_add: list[str] = []
     devices: list[Literal["fuse", "tun"]] = []
+    writable_paths: list[str] = []
+    unsafe: UnsafeOptions = UnsafeOptions()
+
+    @field_validator("writable_paths")
+    @classmethod
+    def _writable(cls, value: list[str]) -> list[str]:
+        return sorted({_clean_absolute(p, "writable path") for p in value})
 
     @field_validator("cap_add")
     @classmethod
     def _caps(cls, value: list[str]) -> list[str]:
-        normal = sorted({c.upper() if c.upper().startswith("CAP_") else "CAP_" + c.upper()
-                         for c in value})
+        normal = sorted({_cap_name(c) for c in value})
         bad = [c for c in normal if c not in ADDABLE_CAPABILITIES]
         if bad:
             allowed = ", ".join(sorted(ADDABLE_CAPABILITIES))

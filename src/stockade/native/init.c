@@ -1,0 +1,200 @@
+/*
+ * stockade-init: pid 1 of every Stockade container, and the wrapper of every exec.
+ *
+ *   init [-w DIR]... [-x DIR]... [-d DIR]... [-L] [-e] -- PROGRAM [ARG]...
+ *
+ *   -w DIR  the application may read and write beneath DIR
+ *   -x DIR  the application may read and execute beneath DIR
+ *   -d DIR  device directory: read, write and device ioctls, no creation
+ *   -L      do not apply Landlock (only when the platform was told to run unsafe)
+ *   -e      exec mode: restrict and exec, no pid-1 duties (used for `stockade exec`)
+ *
+ * Everything else is readable and nothing else is writable or executable. The ruleset
+ * uses the highest Landlock ABI the kernel offers. If Landlock was asked for and cannot
+ * be applied, the init refuses to start the application (fail closed).
+ *
+ * As pid 1 it forks the application, forwards every signal it receives to it, reaps
+ * every orphan, and exits with the application's status (128+N for a signal N).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/landlock.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_RULES 256
+#define FS_EXECUTE (1ULL << 0)
+#define FS_WRITE_FILE (1ULL << 1)
+#define FS_READ_FILE (1ULL << 2)
+#define FS_READ_DIR (1ULL << 3)
+#define FS_REMOVE_DIR (1ULL << 4)
+#define FS_REMOVE_FILE (1ULL << 5)
+#define FS_MAKE_CHAR (1ULL << 6)
+#define FS_MAKE_DIR (1ULL << 7)
+#define FS_MAKE_REG (1ULL << 8)
+#define FS_MAKE_SOCK (1ULL << 9)
+#define FS_MAKE_FIFO (1ULL << 10)
+#define FS_MAKE_BLOCK (1ULL << 11)
+#define FS_MAKE_SYM (1ULL << 12)
+#define FS_REFER (1ULL << 13)    /* ABI 2 */
+#define FS_TRUNCATE (1ULL << 14) /* ABI 3 */
+#define FS_IOCTL_DEV (1ULL << 15) /* ABI 5 */
+#define FILE_RIGHTS (FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV)
+#define READ (FS_READ_FILE | FS_READ_DIR)
+#define WRITE (READ | FS_WRITE_FILE | FS_REMOVE_DIR | FS_REMOVE_FILE | FS_MAKE_DIR | \
+               FS_MAKE_REG | FS_MAKE_SOCK | FS_MAKE_FIFO | FS_MAKE_SYM | FS_REFER | FS_TRUNCATE)
+#define DEVICE (READ | FS_WRITE_FILE | FS_TRUNCATE | FS_IOCTL_DEV)
+
+struct rule {
+	const char *path;
+	uint64_t access;
+};
+
+static void die(const char *what)
+{
+	fprintf(stderr, "stockade-init: %s: %s\n", what, strerror(errno));
+	exit(126);
+}
+
+/* Every filesystem right the running kernel's ABI knows, so none is left unhandled. */
+static uint64_t handled_for_abi(int abi)
+{
+	uint64_t rights = (FS_MAKE_SYM << 1) - 1; /* ABI 1: bits 0..12 */
+	if (abi >= 2)
+		rights |= FS_REFER;
+	if (abi >= 3)
+		rights |= FS_TRUNCATE;
+	if (abi >= 5)
+		rights |= FS_IOCTL_DEV;
+	return rights;
+}
+
+static void add_rule(int ruleset, const struct rule *r, uint64_t handled)
+{
+	struct landlock_path_beneath_attr attr = {0};
+	struct stat st;
+	int fd = open(r->path, O_PATH | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return; /* the image lacks this directory: nothing to allow */
+		die(r->path);
+	}
+	if (fstat(fd, &st) != 0)
+		die(r->path);
+	attr.parent_fd = fd;
+	attr.allowed_access = r->access & handled;
+	if (!S_ISDIR(st.st_mode))
+		attr.allowed_access &= FILE_RIGHTS;
+	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &attr, 0) != 0)
+		die(r->path);
+	close(fd);
+}
+
+static void restrict_self(const struct rule *rules, int count)
+{
+	int abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0,
+			       LANDLOCK_CREATE_RULESET_VERSION);
+	if (abi < 1)
+		die("Landlock is required but unavailable");
+	struct landlock_ruleset_attr attr = {.handled_access_fs = handled_for_abi(abi)};
+	int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	if (ruleset < 0)
+		die("landlock_create_ruleset");
+	for (int i = 0; i < count; i++)
+		add_rule(ruleset, &rules[i], attr.handled_access_fs);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		die("no_new_privs");
+	if (syscall(SYS_landlock_restrict_self, ruleset, 0) != 0)
+		die("landlock_restrict_self");
+	close(ruleset);
+}
+
+static int exit_code(int status)
+{
+	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+/* Block every signal here; the loop below receives them synchronously. */
+static pid_t spawn(char **argv, const sigset_t *old)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		/* Take the terminal while SIGTTOU is still blocked, or the child would stop. */
+		if (isatty(STDIN_FILENO) && setpgid(0, 0) == 0)
+			tcsetpgrp(STDIN_FILENO, getpid()); /* Ctrl-C reaches the application */
+		sigprocmask(SIG_SETMASK, old, NULL);
+		execvp(argv[0], argv);
+		fprintf(stderr, "stockade-init: exec %s: %s\n", argv[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	return pid;
+}
+
+static int supervise(pid_t child)
+{
+	sigset_t all;
+	sigfillset(&all);
+	for (;;) {
+		siginfo_t info;
+		int sig = sigwaitinfo(&all, &info);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			kill(child, sig);
+			continue;
+		}
+		int status;
+		pid_t pid;
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			if (pid == child)
+				return exit_code(status); /* the kernel ends the rest of the pid namespace */
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct rule rules[MAX_RULES];
+	int count = 0, landlock = 1, exec_mode = 0, opt;
+	rules[count++] = (struct rule){"/", READ};
+	while ((opt = getopt(argc, argv, "+w:x:d:Le")) != -1) {
+		if (count >= MAX_RULES && opt != 'L' && opt != 'e') {
+			fprintf(stderr, "stockade-init: too many rules\n");
+			return 126;
+		}
+		switch (opt) {
+		case 'w': rules[count++] = (struct rule){optarg, WRITE}; break;
+		case 'x': rules[count++] = (struct rule){optarg, READ | FS_EXECUTE}; break;
+		case 'd': rules[count++] = (struct rule){optarg, DEVICE}; break;
+		case 'L': landlock = 0; break;
+		case 'e': exec_mode = 1; break;
+		default: return 126;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "usage: %s [-w DIR] [-x DIR] [-d DIR] [-L] [-e] -- PROGRAM...\n",
+			argv[0]);
+		return 126;
+	}
+	if (landlock)
+		restrict_self(rules, count);
+	if (exec_mode) {
+		execvp(argv[optind], &argv[optind]);
+		fprintf(stderr, "stockade-init: exec %s: %s\n", argv[optind], strerror(errno));
+		return errno == ENOENT ? 127 : 126;
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	return supervise(spawn(&argv[optind], &old));
+}
