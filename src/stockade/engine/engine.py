@@ -58,6 +58,7 @@ class Engine:
             host_base=config.id_base).size)
         self.runc = Runc(self.layout.runc_root, self.layout.runc_log, config.runc_binary)
         self.init_binary = native.binary("init", self.layout.helpers)
+        self.probe_binary = native.binary("probe", self.layout.helpers)
 
     def close(self) -> None:
         self.state.close()
