@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from stockade import __version__
 from stockade.cli import foreground, render
+from stockade.cli import verify as verify_cli
 from stockade.cli.parsing import env_pairs, volume
 from stockade.cli.session import Options, open_engine
 from stockade.engine import Engine
@@ -257,6 +258,9 @@ def image_ls(ctx: typer.Context, json_: JsonFlag = False) -> None:
         render.emit_json(items)
     else:
         render.print_table(render.images_table(items))
+
+
+app.command(name="verify")(verify_cli.verify)
 
 
 @app.command()
