@@ -165,7 +165,7 @@ def test_the_probe_row_reports_how_it_failed() -> None:
                                                           "denied\n")
     check = by_id(evidence(facts=facts, host=host), "probe")
     assert check.status == Status.FAIL and "126" in check.observed
-    assert "Permission denied" in check.observed
+    assert "Permission denied" in check.observed and "recreate it" in check.observed
 
 
 def test_block_devices_and_foreign_cgroup_rules_fail() -> None:
@@ -254,6 +254,10 @@ def test_masked_and_read_only_paths_that_leak_fail() -> None:
     readonly = tuple(r.model_copy(update={"read_only": False}) if r.path == "/proc/sys" else r
                      for r in facts.readonly)
     assert failing(evidence(facts=facts.model_copy(update={"readonly": readonly}))) == \
+        {"paths.readonly"}
+    opened = tuple(r.model_copy(update={"write_errno": 0}) if r.read_only is not None else r
+                   for r in facts.readonly)
+    assert failing(evidence(facts=facts.model_copy(update={"readonly": opened}))) == \
         {"paths.readonly"}
 
 

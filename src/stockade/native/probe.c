@@ -70,11 +70,11 @@ static int have_scratch;
 
 /* ---- output ------------------------------------------------------------------------- */
 
-/* Tabs and newlines separate records, so no value may contain them. */
+/* Tabs and newlines separate records, so no value may hold a control character. */
 static void clean(char *text)
 {
 	for (char *p = text; *p; p++)
-		if (*p == '\t' || *p == '\n' || *p == '\r' || (unsigned char)*p < 0x20)
+		if ((unsigned char)*p < 0x20)
 			*p = ' ';
 }
 

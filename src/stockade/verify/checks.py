@@ -18,6 +18,7 @@ from errno import (
 from stockade.policy.compile import APPARMOR_PROFILE
 from stockade.spec import format_size
 from stockade.verify import capsets
+from stockade.verify.facts import ReadonlyPath
 from stockade.verify.model import (
     Check,
     Evidence,
@@ -158,26 +159,24 @@ def seccomp_filter(ev: Evidence) -> Check:
 
 
 def mac(ev: Evidence) -> Check:
+    want = ev.expect
     parts = []
-    if ev.expect.apparmor:
+    if want.apparmor:
         label = ev.probe.fact("mac.label") or ""
         parts.append(verdict(label == f"{APPARMOR_PROFILE} (enforce)", f"AppArmor {label!r}"))
-    if ev.expect.landlock:
-        parts.append(judge(ev.probe, ["landlock.etc_create", "landlock.proc_write"],
-                           errnos(EACCES)))
+    if want.landlock:
+        proof = judge(ev.probe, ["landlock.etc_create", "landlock.proc_write"], errnos(EACCES))
+        note = "" if want.apparmor else f" (AppArmor not available: {want.apparmor_detail})"
+        parts.append(Verdict(proof.status, f"Landlock{note}: {proof.observed}"))
     if not parts:
         return row("mac", "MAC", "AppArmor or Landlock", verdict(
-            False, f"NO MAC LAYER on this host ({ev.expect.mac_reason})"))
-    result = combine(*parts)
-    if not ev.expect.apparmor:
-        result = Verdict(result.status, f"Landlock (AppArmor not available: "
-                         f"{ev.expect.mac_reason.split(';')[0].removeprefix('AppArmor: ')}): "
-                         f"{result.observed}")
+            False, f"NO MAC LAYER: AppArmor: {want.apparmor_detail}; "
+                   f"Landlock: {want.landlock_detail}"))
     expected = " and ".join(
-        (["AppArmor profile enforced"] if ev.expect.apparmor else []) +
+        (["AppArmor profile enforced"] if want.apparmor else []) +
         (["Landlock: root gets EACCES writing outside the writable dirs"]
-         if ev.expect.landlock else []))
-    return row("mac", "MAC", expected, result)
+         if want.landlock else []))
+    return row("mac", "MAC", expected, combine(*parts))
 
 
 # -- filesystem -----------------------------------------------------------------------------
@@ -198,17 +197,23 @@ def masked_paths(ev: Evidence) -> Check:
                "or unreadable (kcore, keys, timer_list, /sys/firmware, ...)", result)
 
 
+def writable(path: ReadonlyPath) -> bool:
+    """On a writable mount, or a file that opened for writing; absent paths are not."""
+    if path.read_only is None:
+        return False
+    return not path.read_only or (path.write_errno is not None
+                                  and path.write_errno not in WRITE_REFUSED)
+
+
 def readonly_paths(ev: Evidence) -> Check:
     seen = {r.path: r for r in ev.probe.readonly}
     missing = [p for p in ev.expect.readonly_paths if p not in seen]
     if missing:
         result = not_observed(", ".join(missing))
     else:
-        writable = [p for p in ev.expect.readonly_paths if seen[p].read_only is False or (
-            seen[p].write_errno is not None and seen[p].read_only is not None
-            and seen[p].write_errno not in WRITE_REFUSED)]
+        exposed = [p for p in ev.expect.readonly_paths if writable(seen[p])]
         absent = [p for p in ev.expect.readonly_paths if seen[p].read_only is None]
-        result = verdict(not writable, "WRITABLE: " + ", ".join(writable) if writable else
+        result = verdict(not exposed, "WRITABLE: " + ", ".join(exposed) if exposed else
                          f"{len(seen) - len(absent)} read-only mounts"
                          + (f"; absent on this kernel: {', '.join(absent)}" if absent else ""))
     return row("paths.readonly", "read-only paths", "/proc/sys, sysrq-trigger, irq, bus, fs, "

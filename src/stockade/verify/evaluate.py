@@ -12,6 +12,8 @@ def probe_row(ev: Evidence) -> Check:
     detail = f"exit {host.probe_exit}" + ("" if ev.probe.complete else ", output incomplete")
     if host.probe_stderr.strip():
         detail += f": {host.probe_stderr.strip().splitlines()[-1][:200]}"
+    if host.probe_exit == 126 and "Permission denied" in host.probe_stderr:
+        detail += " (a container created before verify existed: recreate it)"
     if ev.probe.malformed:
         detail += f"; {len(ev.probe.malformed)} unreadable lines"
     return row("probe", "probe ran", "ran to the end as root inside, under the init's rules",

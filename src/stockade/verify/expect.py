@@ -26,7 +26,8 @@ class Expectations(BaseModel):
     id_size: int = ID_MAP_SIZE
     apparmor: bool
     landlock: bool
-    mac_reason: str
+    apparmor_detail: str
+    landlock_detail: str
     masked_paths: tuple[str, ...]
     readonly_paths: tuple[str, ...]
     memory_bytes: int
@@ -45,10 +46,6 @@ def device_rule(major: int, minor: int | None) -> str:
     return f"c {major}:{'*' if minor is None else minor} rwm"
 
 
-def _mac_reason(host: HostFeatures) -> str:
-    return f"AppArmor: {host.apparmor.detail}; Landlock: {host.landlock.detail}"
-
-
 def expectations(spec: ContainerSpec, host: HostFeatures, id_base: int,
                  extra_sockets: tuple[str, ...] = ()) -> Expectations:
     """Safe add-backs (--cap-add) are expected; --unsafe-* weakenings are not."""
@@ -59,7 +56,8 @@ def expectations(spec: ContainerSpec, host: HostFeatures, id_base: int,
         id_base=id_base,
         apparmor=host.apparmor.available,
         landlock=host.landlock.available,
-        mac_reason=_mac_reason(host),
+        apparmor_detail=host.apparmor.detail,
+        landlock_detail=host.landlock.detail,
         masked_paths=paths.MASKED_PATHS,
         readonly_paths=paths.READONLY_PATHS,
         memory_bytes=spec.limits.memory_bytes,
