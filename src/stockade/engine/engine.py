@@ -18,7 +18,7 @@ from stockade.errors import InvalidSpec, StockadeError
 from stockade.host import HostFeatures
 from stockade.images import commands, users
 from stockade.policy.exec import exec_process
-from stockade.runtime import cgroups, exitstatus
+from stockade.runtime import apparmor, cgroups, exitstatus
 from stockade.runtime.exitstatus import ExitStatus
 from stockade.runtime.launch import launch
 from stockade.runtime.runc import Runc, RuncError, Stdio
@@ -58,6 +58,8 @@ class Engine:
             host_base=config.id_base).size)
         self.runc = Runc(self.layout.runc_root, self.layout.runc_log, config.runc_binary)
         self.init_binary = native.binary("init", self.layout.helpers)
+        if host.apparmor.available:
+            apparmor.load_profile()  # the policy names it in every config on such hosts
 
     def close(self) -> None:
         self.state.close()
