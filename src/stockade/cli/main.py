@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from stockade import __version__
-from stockade.cli import foreground, render
+from stockade.cli import foreground, image_commands, render
 from stockade.cli.parsing import env_pairs, volume
 from stockade.cli.session import Options, open_engine
 from stockade.engine import Engine
@@ -21,8 +21,7 @@ _PASSTHROUGH = {"allow_interspersed_args": False}
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Stockade: every application in its own hardened container.")
-image_app = typer.Typer(no_args_is_help=True, help="Manage images.")
-app.add_typer(image_app, name="image")
+app.add_typer(image_commands.app, name="image")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Command = Annotated[list[str] | None, typer.Argument(help="Command and arguments.")]
@@ -51,10 +50,12 @@ def _argv(command: list[str] | None) -> list[str]:
 def _spec(name: str | None, image: str, command: list[str] | None, memory: str | None,
           cpu_shares: int | None, pids: int | None, env: list[str] | None,
           user: str | None, volumes: list[str] | None, tty: bool, cap_add: list[str] | None,
-          cpuset_cpus: str | None = None) -> ContainerSpec:
+          cpuset_cpus: str | None = None, disk: str | None = None) -> ContainerSpec:
     limits: dict[str, object] = {"cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus}
     if memory is not None:
         limits["memory_bytes"] = memory
+    if disk is not None:
+        limits["disk_bytes"] = disk
     if pids is not None:
         limits["pids"] = pids
     return ContainerSpec(
@@ -80,6 +81,7 @@ Volume = Annotated[list[str] | None, typer.Option("--volume", "-v",
 CapAdd = Annotated[list[str] | None, typer.Option("--cap-add",
                                                   help="Add back one of Docker's defaults.")]
 Cpuset = Annotated[str | None, typer.Option("--cpuset-cpus", help="Pin to CPUs, e.g. 0.")]
+Disk = Annotated[str | None, typer.Option("--disk", help="Writable layer quota, e.g. 1G.")]
 
 
 @app.command(context_settings=_PASSTHROUGH)
@@ -87,7 +89,7 @@ def run(
     ctx: typer.Context, command: Command = None, name: Name = None, image: Image = "busybox",
     memory: Memory = None, cpu_shares: Shares = None, pids: Pids = None, env: Env = None,
     user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
-    detach: Annotated[bool, typer.Option("--detach", "-d")] = False,
+    disk: Disk = None, detach: Annotated[bool, typer.Option("--detach", "-d")] = False,
     interactive: Annotated[bool, typer.Option("--interactive", "-i")] = False,
     tty: Annotated[bool, typer.Option("--tty", "-t")] = False,
     rm: Annotated[bool, typer.Option("--rm", help="Destroy when the process ends.")] = False,
@@ -96,7 +98,7 @@ def run(
     if detach and (rm or tty or interactive):
         raise StockadeError("-d cannot be combined with --rm, -i or -t")
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, tty,
-                 cap_add, cpuset_cpus)
+                 cap_add, cpuset_cpus, disk)
     engine = _engine(ctx)
     if detach:
         engine.create(spec)
@@ -111,10 +113,11 @@ def create(
     ctx: typer.Context, command: Command = None, name: Name = None, image: Image = "busybox",
     memory: Memory = None, cpu_shares: Shares = None, pids: Pids = None, env: Env = None,
     user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
+    disk: Disk = None,
 ) -> None:
     """Create a container without starting it; prints its handle."""
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, False,
-                 cap_add, cpuset_cpus)
+                 cap_add, cpuset_cpus, disk)
     _engine(ctx).create(spec)
     print(spec.handle)
 
@@ -199,6 +202,11 @@ def info(ctx: typer.Context, json_: JsonFlag = False) -> None:
     rows.append(("cgroups", f"v{host['cgroup_version']}", ", ".join(host["cgroup_controllers"])))
     rows.append(("runc version", "", str(host["runc_version"])))
     rows.append(("MAC layer", data["mac"], _mac_reason(data["mac"], host)))
+    quota = data["quota"]
+    for candidate in quota["candidates"]:
+        rows.append((f"quota: {candidate['name']}", "yes" if candidate["available"] else "no",
+                     candidate["detail"]))
+    rows.append(("disk quota backend", str(quota["active"] or "none"), quota["reason"]))
     render.print_table(render.key_value_table(rows, "stockade host features"))
 
 
@@ -209,16 +217,15 @@ def _mac_reason(mac: str, host: dict[str, dict[str, str]]) -> str:
         "; Landlock used instead" if mac == "landlock" else "; no MAC layer")
 
 
-@image_app.command("ls")
-def image_ls(ctx: typer.Context, json_: JsonFlag = False) -> None:
-    """List images."""
-    engine = _engine(ctx)
-    engine.images.get("busybox")  # the embedded image always exists
-    items = engine.images.list()
+@app.command()
+def cleanup(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """Release what no container needs: an idle volume store, its loop device, leftovers."""
+    done = _engine(ctx).cleanup()
     if json_:
-        render.emit_json(items)
-    else:
-        render.print_table(render.images_table(items))
+        render.emit_json(done)
+        return
+    for line in done or ["nothing to clean up"]:
+        print(line)
 
 
 @app.command()

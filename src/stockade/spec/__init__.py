@@ -12,7 +12,7 @@ from stockade.spec.container import (
     PortMapping,
     ProcessSpec,
 )
-from stockade.spec.info import ContainerInfo, LimitsInfo, State
+from stockade.spec.info import ContainerInfo, DiskInfo, LimitsInfo, State
 from stockade.spec.sizes import format_size, parse_size
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "BindMount",
     "ContainerInfo",
     "ContainerSpec",
+    "DiskInfo",
     "Limits",
     "LimitsInfo",
     "PortMapping",
