@@ -112,7 +112,7 @@ class TarSource:
         members: dict[str, Entry] = {}
         for count, entry in enumerate(TarReader(self._handle, limits).entries()):
             if count > limits.max_entries:
-                raise ImageError("archive has absurdly many members")
+                raise ImageError(f"archive has more than {limits.max_entries} entries")
             members[_clean(entry.name)] = entry
         return members
 

@@ -215,7 +215,6 @@ class ImageStore:
     def _add_rootfs_locked(self, rootfs: Path, name: str, config: ImageConfig, source: str,
                            packages: tuple[Package, ...], progress: Progress) -> Image:
         tar = self.tmp / f"rootfs-{uuid.uuid4().hex}.tar"
-        self.tmp.mkdir(parents=True, exist_ok=True)
         progress.message(f"packing {name}")
         pack_directory(rootfs, tar)
         return self._import_rootfs_tar(tar, name, source, False, progress, config, packages)
@@ -304,6 +303,7 @@ def _notes(stripped: tuple[str, ...], skipped: tuple[str, ...]) -> list[str]:
 
 def pack_directory(source: Path, target: Path) -> None:
     """Tar a directory without following links; the unpacker then judges it like any archive."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as archive:
         for entry in sorted(source.iterdir()):
             archive.add(entry, arcname=entry.name, recursive=True)
