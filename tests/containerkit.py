@@ -47,7 +47,9 @@ def private_engine(backend: str = "auto", **settings: object) -> Iterator[Engine
 
 
 def leaks(root: Path, cgroup_parent: str) -> list[str]:
-    """Mounts, loop devices, cgroups and processes that still refer to this root."""
+    """Mounts, loop devices, cgroups and processes that still refer to this root.
+
+    `cgroup_parent` may be "parent/handle" when the parent is shared with others."""
     found = [f"mount {p}" for p in mounts_under(root)]
     found += [f"loop device {d}" for d in loopdev.devices_backed_by(root)]
     found += [f"cgroup {p}" for p in CGROUP_ROOT.glob(f"*/{cgroup_parent}") if p.exists()]

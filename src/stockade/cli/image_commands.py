@@ -9,7 +9,7 @@ from stockade.cli import render
 from stockade.cli.progress_view import RichProgress
 from stockade.cli.session import Options, open_engine
 from stockade.engine import Engine
-from stockade.spec import format_size
+from stockade.spec import human_size
 
 app = typer.Typer(no_args_is_help=True, help="Manage images.")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -39,7 +39,7 @@ def import_(
         render.emit_json(image)
         return
     print(f"{image.name} {image.digest} ({len(image.layers)} layers, "
-          f"{format_size(image.size_bytes)})")
+          f"{human_size(image.size_bytes)})")
     for note in image.notes[:20]:
         print(f"  note: {note}")
 
@@ -74,7 +74,7 @@ def rm(ctx: typer.Context, names: list[str]) -> None:
     for name in names:
         report = engine.remove_image(name)
         print(f"{name} removed; {len(report.removed_layers)} layers freed "
-              f"({format_size(report.freed_bytes) if report.freed_bytes else '0'})")
+              f"({human_size(report.freed_bytes)})")
 
 
 @app.command("gc")
@@ -101,4 +101,4 @@ def build_base(
         render.emit_json(image)
         return
     print(f"{image.name} {image.digest} ({len(image.packages)} packages, "
-          f"{format_size(image.size_bytes)})")
+          f"{human_size(image.size_bytes)})")

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stockade.images import Image
-from stockade.spec import ContainerInfo, format_size
+from stockade.spec import ContainerInfo, format_size, human_size
 
 
 def emit_json(value: Any) -> None:
@@ -62,14 +62,14 @@ def print_table(table: Table) -> None:
 def images_table(items: Sequence[tuple[Image, list[str]]]) -> Table:
     table = Table("NAME", "DIGEST", "SIZE", "LAYERS", "IN USE", box=None, header_style="bold")
     for item, users in items:
-        table.add_row(item.name, item.digest[:19], format_size(item.size_bytes),
+        table.add_row(item.name, item.digest[:19], human_size(item.size_bytes),
                       str(len(item.layers)), ", ".join(users) or "-")
     return table
 
 
 def print_image(image: Image, users: list[str]) -> None:
     rows = [("name", image.name), ("digest", image.digest), ("source", image.source),
-            ("size", format_size(image.size_bytes) if image.size_bytes else "0"),
+            ("size", human_size(image.size_bytes)),
             ("in use by", ", ".join(users) or "-"),
             ("entrypoint", " ".join(image.config.entrypoint) or "-"),
             ("cmd", " ".join(image.config.cmd) or "-"),

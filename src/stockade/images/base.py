@@ -20,9 +20,10 @@ CONFIG = ImageConfig(
     cmd=("bash",), working_dir="/home/vcap",
 )
 # Removed after the install: caches, package lists, documentation, logs of the build.
+# /dev goes too: every container gets a fresh, minimal /dev from the runtime.
 _PRUNE = ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
           "usr/share/info", "usr/share/lintian", "usr/share/linda", "var/cache/debconf/*-old",
-          "var/log", "tmp", "var/tmp")
+          "var/log", "tmp", "var/tmp", "dev")
 _SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 _DEBOOTSTRAP_TIMEOUT_S = 1800
 

@@ -13,7 +13,7 @@ from stockade.spec.container import (
     ProcessSpec,
 )
 from stockade.spec.info import ContainerInfo, DiskInfo, LimitsInfo, State
-from stockade.spec.sizes import format_size, parse_size
+from stockade.spec.sizes import format_size, human_size, parse_size
 
 __all__ = [
     "ADDABLE_CAPABILITIES",
@@ -31,5 +31,6 @@ __all__ = [
     "ProcessSpec",
     "State",
     "format_size",
+    "human_size",
     "parse_size",
 ]
