@@ -9,8 +9,9 @@ import pytest
 from containerkit import handle, leaks, private_engine, run
 from stockade.engine import Engine
 from stockade.linux import loopdev
-from stockade.linux.mounts import is_mountpoint
+from stockade.linux.mounts import is_mountpoint, unmount
 from stockade.spec import ContainerSpec, Limits, ProcessSpec
+from stockade.volumes import overlay
 from stockade.volumes.probe import choose
 
 pytestmark = pytest.mark.integration
@@ -111,3 +112,16 @@ def test_xfs_is_probed_and_skipped_with_a_reason() -> None:
     if not xfs.available:
         assert xfs.detail and "xfs skipped" in choice.reason
         assert choice.active != "xfs"
+
+
+def test_destroy_after_the_store_was_unmounted(engine: Engine) -> None:
+    """As after a reboot: the store is not mounted, the container's layer is in the file."""
+    if engine.volumes.choice.active != "btrfs":
+        pytest.skip("only the btrfs store outlives its mount")
+    spec = _spec("echo hi > /tmp/x")
+    run(engine, spec, keep=True)
+    overlay.unmount_overlay(engine.layout.container(spec.handle))
+    unmount(engine.config.root / "volumes")
+    engine.destroy(spec.handle)
+    assert leaks(engine.config.root, engine.config.cgroup_parent) == []
+    assert engine.cleanup() == []

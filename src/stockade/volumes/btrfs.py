@@ -47,6 +47,8 @@ class BtrfsBackend:
 
     def destroy(self, record: VolumeRecord) -> None:
         with self._locked():
+            if self.image.exists():
+                self._ensure_mounted()  # after a reboot the subvolume is only in the file
             if is_mountpoint(self.mountpoint) and record.writable.exists():
                 subvolume = tools.run(["btrfs", "inspect-internal", "rootid",
                                        str(record.writable)]).strip()
