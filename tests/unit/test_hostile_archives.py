@@ -1,7 +1,9 @@
 """Hostile archives: each is refused (or neutralised) and the host tree stays untouched."""
 
+import contextlib
 import gzip
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -169,3 +171,28 @@ def test_hostile_layout_paths(work: Path) -> None:
     (layout / "index.json").write_text(f'{{"manifests": [{{"digest": "sha256:{digest}"}}]}}')
     with pytest.raises(ImageError):
         store.import_path(layout, name="x")
+
+
+def test_absurd_pax_numbers(work: Path) -> None:
+    """A pax mtime of 1e308 or inf must be an archive error, not a crash."""
+    for mtime in ("1e308", "inf", "nan", "-5"):
+        info = tarfile.TarInfo("f")
+        info.pax_headers = {"mtime": mtime}
+        archive = work / "pax.tar"
+        with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as out:
+            out.addfile(info, io.BytesIO(b""))
+        store = ImageStore(work / f"store-{uuid.uuid4().hex}", 1_000_000, 65536, LIMITS)
+        with contextlib.suppress(ImageError):
+            store.import_path(archive, name="pax")
+
+
+def test_fifo_in_layout_and_as_path(work: Path) -> None:
+    layout = work / "oci"
+    layout.mkdir()
+    (layout / "oci-layout").write_text("{}")
+    os.mkfifo(layout / "index.json")
+    store = ImageStore(work / "store", 1_000_000, 65536, LIMITS)
+    with pytest.raises(ImageError, match="not a regular file"):
+        store.import_path(layout, name="x")
+    with pytest.raises(ImageError, match="neither"):
+        store.import_path(layout / "index.json", name="x")

@@ -48,20 +48,21 @@ class DirSource:
 
     def exists(self, path: str) -> bool:
         try:
-            os.close(open_in_root(self.root, _clean(path)))
+            os.close(open_in_root(self.root, _clean(path), os.O_PATH))
         except OSError:
             return False
         return True
 
     def open(self, path: str) -> tuple[BinaryIO, int]:
-        try:
-            fd = open_in_root(self.root, _clean(path))
+        try:  # non-blocking, so a FIFO planted in the layout cannot hang us on open
+            fd = open_in_root(self.root, _clean(path), os.O_RDONLY | os.O_NONBLOCK)
         except OSError as exc:
             raise ImageError(f"{path} is missing from {self.root}: {exc.strerror}") from exc
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             raise ImageError(f"{path} in {self.root} is not a regular file")
+        os.set_blocking(fd, True)
         return os.fdopen(fd, "rb"), st.st_size
 
     def names(self) -> list[str]:

@@ -116,6 +116,8 @@ class ImageStore:
             check_name(name)
         if not path.exists():
             raise NotFound(f"no such file or directory: {path}")
+        if not (path.is_dir() or path.is_file()):
+            raise ImageError(f"{path} is neither a regular file nor a directory")
         report = progress or NoProgress()
         with self._locked():
             if path.is_dir():

@@ -16,6 +16,7 @@ _CONTIGUOUS = "7"
 _PAX, _PAX_GLOBAL, _GNU_LONGNAME, _GNU_LONGLINK = "x", "g", "L", "K"
 _GNU_SPARSE = "S"
 _CHUNK = 1 << 20
+_MAX_MTIME = (1 << 33) - 1
 
 
 @dataclass
@@ -191,10 +192,11 @@ class TarReader:
             gid = int(pax["gid"]) if "gid" in pax else _number(block[116:124], "gid")
             mtime = int(float(pax["mtime"])) if "mtime" in pax else \
                 _number(block[136:148], "mtime")
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ImageError(f"tar pax header of {name!r} has a malformed number") from None
         if size < 0 or uid < 0 or gid < 0:
             raise ImageError(f"tar member {name!r} has a negative size or owner")
+        mtime = min(max(mtime, 0), _MAX_MTIME)  # utime() refuses what time_t cannot hold
         if kind != REGULAR:
             self._skip(_padded(size))  # links and directories carry no content we use
             size = 0
