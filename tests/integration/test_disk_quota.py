@@ -1,6 +1,7 @@
 """The writable layer's quota holds, per backend, and takes nothing of the host with it."""
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +126,20 @@ def test_destroy_after_the_store_was_unmounted(engine: Engine) -> None:
     engine.destroy(spec.handle)
     assert leaks(engine.config.root, engine.config.cgroup_parent) == []
     assert engine.cleanup() == []
+
+
+def test_cleanup_sweeps_subvolumes_nobody_owns(engine: Engine) -> None:
+    """A writable layer whose container directory vanished entirely (record and all)."""
+    if engine.volumes.choice.active != "btrfs":
+        pytest.skip("only the btrfs store holds layers outside container directories")
+    directory = engine.layout.container(handle("lost"))
+    directory.mkdir()
+    engine.volumes.create(directory, engine.images.get("busybox").layers,
+                          engine.config.id_base, QUOTA)
+    overlay.unmount_overlay(directory)
+    shutil.rmtree(directory)
+    orphan = engine.config.root / "volumes" / directory.name
+    assert engine.cleanup() == [], "a fresh subvolume may belong to a create in progress"
+    os.utime(orphan, (1, 1))
+    assert any("orphaned" in line for line in engine.cleanup())
+    assert leaks(engine.config.root, engine.config.cgroup_parent) == []

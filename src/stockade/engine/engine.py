@@ -15,7 +15,7 @@ from stockade.engine import binds
 from stockade.engine.config import EngineConfig
 from stockade.engine.layout import Layout
 from stockade.engine.state import Record, StateStore
-from stockade.errors import Conflict, InvalidSpec, StockadeError
+from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
 from stockade.host import HostFeatures
 from stockade.images import users
 from stockade.images.progress import Progress
@@ -317,6 +317,14 @@ class Engine:
         """Layers stay while a container runs on them, even if its image name moved on."""
         return self.images.gc(keep=self._layers_in_use())
 
+    def _exists(self, handle: str) -> bool:
+        """Asked again right before removing: a create may have begun meanwhile."""
+        try:
+            self.state.get(handle)
+        except NotFound:
+            return False
+        return True
+
     def _layers_in_use(self) -> set[str]:
         keys: set[str] = set()
         for record in self.state.all():
@@ -331,7 +339,7 @@ class Engine:
         done = self.volumes.cleanup(live)
         self.images.clear_builds()
         for directory in self.layout.containers.iterdir():
-            if directory.name not in live:
+            if directory.name not in live and not self._exists(directory.name):
                 self.volumes.destroy(directory)
                 shutil.rmtree(directory, ignore_errors=True)
                 done.append(f"removed leftover container directory {directory.name}")

@@ -4,6 +4,7 @@ import contextlib
 import fcntl
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from stockade.volumes import tools, writable
 from stockade.volumes.record import VolumeRecord
 
 _QGROUP_ROW = re.compile(r"^0/(\d+)\s+(\d+)\s+(\d+)")
+_ORPHAN_AGE_S = 60  # younger subvolumes may belong to a create still in progress
 
 
 class BtrfsBackend:
@@ -77,7 +79,8 @@ class BtrfsBackend:
         with self._locked():
             done = []
             if is_mountpoint(self.mountpoint):
-                for orphan in sorted(p for p in self.mountpoint.iterdir() if p.name not in live):
+                for orphan in sorted(p for p in self.mountpoint.iterdir()
+                                     if p.name not in live and _settled(p)):
                     tools.run(["btrfs", "-q", "subvolume", "delete", "-c", str(orphan)])
                     done.append(f"deleted orphaned writable layer {orphan.name}")
             done += self._release_if_idle()
@@ -117,3 +120,7 @@ class BtrfsBackend:
         unmount(self.mountpoint)
         writable.wait_detached(self.image)
         return [f"unmounted idle store {self.mountpoint}"]
+
+
+def _settled(path: Path) -> bool:
+    return time.time() - path.lstat().st_mtime > _ORPHAN_AGE_S
