@@ -54,7 +54,8 @@ def test_import_ls_inspect_rm(root: Path) -> None:
     assert all(i["in_use"] == [] for i in listed)
     shown = json.loads(cli(root, "image", "inspect", "test/docker:1", "--json").stdout)
     assert shown["config"]["working_dir"] == "/app"
-    assert "1 layers freed" not in cli(root, "image", "rm", "test/docker:1").stdout
+    assert "test/docker:1 removed; 2 layers freed" in cli(root, "image", "rm",
+                                                          "test/docker:1").stdout
     missing = cli(root, "image", "rm", "test/docker:1", check=False)
     assert missing.returncode == 125 and "no such image" in missing.stderr
 

@@ -1,8 +1,11 @@
 """Importing images of every supported format into the content-addressed store."""
 
+import io
+import json
 import os
 import shutil
 import stat
+import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,7 @@ from imagekit import (
     compress,
     layer_tar,
     sample_image,
+    sha,
     tar_directory,
     write_docker_archive,
     write_oci_layout,
@@ -166,3 +170,34 @@ def test_embedded_image_goes_through_the_store(store: ImageStore) -> None:
     image = store.get("busybox")
     assert (image.layers[0] / "bin/busybox").stat().st_uid == BASE
     assert (image.layers[0] / "home/vcap").stat().st_uid == BASE + 2000
+
+
+def test_docker_archive_with_linked_duplicate_layer(store: ImageStore, work: Path) -> None:
+    """Old `docker save` stores a repeated layer once and links to it."""
+    plain = layer_tar([Member("same.txt", data=b"same\n")])
+    config = json.dumps({"config": {}, "rootfs": {"diff_ids": [sha(plain)] * 2}}).encode()
+    manifest = json.dumps([{"Config": "config.json", "RepoTags": None,
+                            "Layers": ["a/layer.tar", "b/layer.tar"]}]).encode()
+    archive = work / "dup.tar"
+    with tarfile.open(archive, "w") as out:
+        for name, data in (("a/layer.tar", plain), ("config.json", config),
+                           ("manifest.json", manifest)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("b/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "../a/layer.tar"
+        out.addfile(link)
+    image = store.import_path(archive, name="dup")
+    assert len(image.layers) == 2 and image.layers[0] == image.layers[1]
+
+
+def test_multi_platform_index_picks_this_host(store: ImageStore, work: Path) -> None:
+    layout = write_oci_layout(sample_image(), work / "oci")
+    index = json.loads((layout / "index.json").read_text())
+    right = index["manifests"][0]
+    wrong = dict(right, digest="sha256:" + "0" * 64, platform={"os": "linux",
+                                                               "architecture": "s390x"})
+    right["platform"] = {"os": "linux", "architecture": "amd64"}
+    (layout / "index.json").write_text(json.dumps({"manifests": [wrong, right]}))
+    assert len(store.import_path(layout, name="multi").layers) == 2
