@@ -1,5 +1,6 @@
 """The lifecycle: create, start, exec, stop, destroy, with rollback at every step."""
 
+import builtins
 import contextlib
 import json
 import os
@@ -14,18 +15,21 @@ from stockade.engine import binds
 from stockade.engine.config import EngineConfig
 from stockade.engine.layout import Layout
 from stockade.engine.state import Record, StateStore
-from stockade.errors import InvalidSpec, StockadeError
+from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
 from stockade.host import HostFeatures
 from stockade.images import commands, users
+from stockade.images.progress import Progress
+from stockade.images.store import GcReport
 from stockade.policy.exec import exec_process
 from stockade.runtime import apparmor, cgroups, exitstatus
 from stockade.runtime.exitstatus import ExitStatus
 from stockade.runtime.launch import launch
 from stockade.runtime.runc import Runc, RuncError, Stdio
 from stockade.runtime.shim import ShimConfig
-from stockade.spec import ContainerInfo, ContainerSpec, LimitsInfo
+from stockade.spec import ContainerInfo, ContainerSpec, DiskInfo, LimitsInfo
 
 _POLL_S = 0.02
+_LAYERS_FILE = "layers.json"  # the layer keys a container runs on, kept from gc
 
 
 class Undo:
@@ -56,6 +60,9 @@ class Engine:
         self.state = StateStore(self.layout.database)
         self.images = images.ImageStore(self.layout.images, config.id_base, policy.IdMap(
             host_base=config.id_base).size)
+        self.volumes = volumes.Volumes(volumes.VolumeConfig(
+            root=config.root, backend=config.quota_backend,
+            store_bytes=config.volume_store_bytes))
         self.runc = Runc(self.layout.runc_root, self.layout.runc_log, config.runc_binary)
         self.init_binary = native.binary("init", self.layout.helpers)
         if host.apparmor.available:
@@ -91,8 +98,10 @@ class Engine:
         for weakening in spec.unsafe.in_use():  # loud and permanent in inspect
             exitstatus.append_event(self.layout.events_file(spec.handle), f"unsafe: {weakening}")
         image = self.images.get(spec.image)
-        undo.push(lambda: volumes.destroy(directory))
-        rootfs = volumes.create(directory, image.layers, owner=self.config.id_base)
+        (directory / _LAYERS_FILE).write_text(json.dumps(image.layer_keys))
+        undo.push(lambda: self.volumes.destroy(directory))
+        rootfs = self.volumes.create(directory, image.layers, owner=self.config.id_base,
+                                     disk_bytes=spec.limits.disk_bytes)
         config = policy.build_config(spec, self.host, self._context(spec, image, rootfs.merged))
         bundle = self.layout.bundle(spec.handle)
         bundle.mkdir(mode=0o700)
@@ -188,7 +197,7 @@ class Engine:
         self.state.get(handle)
         self._release_runtime(handle)
         directory = self.layout.container(handle)
-        volumes.destroy(directory)
+        self.volumes.destroy(directory)
         shutil.rmtree(directory, ignore_errors=True)
         self.state.delete(handle)
 
@@ -212,7 +221,7 @@ class Engine:
         if not args:
             raise InvalidSpec("exec needs a command")
         base = json.loads((self.layout.bundle(handle) / "config.json").read_text())["process"]
-        ids = users.resolve(volumes.RootFs(self.layout.container(handle)).merged, user) \
+        ids = users.resolve(self.volumes.rootfs(self.layout.container(handle)).merged, user) \
             if user else None
         process = exec_process(base, args, env or {}, console_socket is not None, user=ids)
         process_file = self.layout.container(handle) / f"exec-{os.getpid()}-{time.time_ns()}.json"
@@ -267,9 +276,81 @@ class Engine:
             finished_at=status.finished_at if status else None,
             exit_code=status.exit_code if status else None,
             oom_killed=bool(status and status.oom_killed),
+            disk=self._disk(record.handle),
         )
+
+    def _disk(self, handle: str) -> DiskInfo | None:
+        usage = self.volumes.usage(self.layout.container(handle))
+        return DiskInfo.model_validate(usage.model_dump()) if usage else None
 
     def info(self) -> dict[str, Any]:
         """Host features plus what the engine chose from them."""
         return {"host": self.host.model_dump(mode="json"), "mac": self.host.mac,
-                "root": str(self.config.root), "id_base": self.config.id_base}
+                "root": str(self.config.root), "id_base": self.config.id_base,
+                "quota": self.volumes.describe()}
+
+    # -- images -----------------------------------------------------------------------------
+
+    def import_image(self, path: Path, name: str | None = None, keep_setuid: bool = False,
+                     progress: Progress | None = None) -> images.Image:
+        return self.images.import_path(path, name, keep_setuid, progress)
+
+    def build_base_image(self, name: str = "base",
+                         progress: Progress | None = None) -> images.Image:
+        return self.images.build_base(name, progress)
+
+    def image(self, name: str) -> images.Image:
+        return self.images.get(name)
+
+    def image_users(self) -> dict[str, builtins.list[str]]:
+        """Image name -> handles of the containers made from it."""
+        users_of: dict[str, builtins.list[str]] = {}
+        for record in self.state.all():
+            users_of.setdefault(record.spec.image, []).append(record.handle)
+        return users_of
+
+    def list_images(self) -> builtins.list[tuple[images.Image, builtins.list[str]]]:
+        self.images.get(images.EMBEDDED_NAME)  # the embedded image always exists
+        in_use = self.image_users()
+        return [(image, in_use.get(image.name, [])) for image in self.images.list()]
+
+    def remove_image(self, name: str) -> GcReport:
+        """Refused while a container uses it; layers nothing else needs go with it."""
+        handles = self.image_users().get(name)
+        if handles:
+            raise Conflict(f"image {name} is used by container(s) {', '.join(handles)}; "
+                           "destroy them first")
+        self.images.remove(name)
+        return self.gc_images()
+
+    def gc_images(self) -> GcReport:
+        """Layers stay while a container runs on them, even if its image name moved on."""
+        return self.images.gc(keep=self._layers_in_use())
+
+    def _exists(self, handle: str) -> bool:
+        """Asked again right before removing: a create may have begun meanwhile."""
+        try:
+            self.state.get(handle)
+        except NotFound:
+            return False
+        return True
+
+    def _layers_in_use(self) -> set[str]:
+        keys: set[str] = set()
+        for record in self.state.all():
+            with contextlib.suppress(OSError, ValueError):
+                path = self.layout.container(record.handle) / _LAYERS_FILE
+                keys.update(json.loads(path.read_text()))
+        return keys
+
+    def cleanup(self) -> builtins.list[str]:
+        """Release what no container needs: idle volume store, its loop device, leftovers."""
+        live = {record.handle for record in self.state.all()}
+        done = self.volumes.cleanup(live)
+        self.images.clear_builds()
+        for directory in self.layout.containers.iterdir():
+            if directory.name not in live and not self._exists(directory.name):
+                self.volumes.destroy(directory)
+                shutil.rmtree(directory, ignore_errors=True)
+                done.append(f"removed leftover container directory {directory.name}")
+        return done

@@ -13,8 +13,8 @@ from stockade.spec.container import (
     ProcessSpec,
     UnsafeOptions,
 )
-from stockade.spec.info import ContainerInfo, LimitsInfo, State
-from stockade.spec.sizes import format_size, parse_size
+from stockade.spec.info import ContainerInfo, DiskInfo, LimitsInfo, State
+from stockade.spec.sizes import format_size, human_size, parse_size
 
 __all__ = [
     "ADDABLE_CAPABILITIES",
@@ -25,6 +25,7 @@ __all__ = [
     "BindMount",
     "ContainerInfo",
     "ContainerSpec",
+    "DiskInfo",
     "Limits",
     "LimitsInfo",
     "PortMapping",
@@ -32,5 +33,6 @@ __all__ = [
     "State",
     "UnsafeOptions",
     "format_size",
+    "human_size",
     "parse_size",
 ]
