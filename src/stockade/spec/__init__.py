@@ -13,6 +13,14 @@ from stockade.spec.container import (
     ProcessSpec,
 )
 from stockade.spec.info import ContainerInfo, LimitsInfo, State
+from stockade.spec.network import (
+    EgressRule,
+    NetworkPolicy,
+    SecurityGroup,
+    parse_destination,
+    parse_ports,
+    parse_rules,
+)
 from stockade.spec.sizes import format_size, parse_size
 
 __all__ = [
@@ -24,11 +32,17 @@ __all__ = [
     "BindMount",
     "ContainerInfo",
     "ContainerSpec",
+    "EgressRule",
     "Limits",
     "LimitsInfo",
+    "NetworkPolicy",
     "PortMapping",
     "ProcessSpec",
+    "SecurityGroup",
     "State",
     "format_size",
+    "parse_destination",
+    "parse_ports",
+    "parse_rules",
     "parse_size",
 ]
