@@ -5,6 +5,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockade.network.config import NetworkConfig
+
 DEFAULT_ROOT = Path("/var/lib/stockade")
 DEFAULT_ID_BASE = 1_000_000  # far above real users and the usual /etc/subuid ranges
 
@@ -18,6 +20,7 @@ class EngineConfig(BaseModel):
     bind_allowlist: tuple[Path, ...] = (Path("/srv/stockade"), Path("/tmp"))
     runc_binary: str = "runc"
     stop_timeout_s: float = Field(default=10.0, gt=0)
+    network: NetworkConfig = NetworkConfig()
 
     @classmethod
     def from_environment(cls, root: Path | None = None) -> "EngineConfig":

@@ -146,6 +146,14 @@ def create_netns(path: Path) -> None:
     netns.create(str(path))
 
 
+def hold_netns(path: Path, pid: int) -> None:
+    """Bind-mount the network namespace of `pid` at `path`, so links and settings can be
+    addressed by path and the namespace outlives no one: it goes when we unmount it and
+    the container's processes are gone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    netns.attach(str(path), pid)
+
+
 def remove_netns(path: Path) -> None:
     """Unmount and remove; safe when the namespace was never made or is already gone."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -186,13 +194,16 @@ def configure_inside(namespace: Path, address: IPv4Address, gateway: IPv4Address
 
 def harden_inside(namespace: Path, ping_gids: tuple[int, int] | None) -> None:
     """No IPv6 (the firewall speaks IPv4), no redirects (they would bypass the host),
-    and unprivileged ICMP echo for the container's own group ids."""
+    any port bindable, and unprivileged ICMP echo for the container's own group ids."""
     settings: dict[tuple[str, ...], str] = {
         ("net", "ipv6", "conf", "all", "disable_ipv6"): "1",
         ("net", "ipv6", "conf", "default", "disable_ipv6"): "1",
         ("net", "ipv4", "conf", "all", "accept_redirects"): "0",
         ("net", "ipv4", "conf", "default", "accept_redirects"): "0",
         ("net", "ipv4", "conf", "eth0", "accept_redirects"): "0",
+        # the namespace belongs to the host's user namespace, so container root has no
+        # CAP_NET_BIND_SERVICE there; low ports are ports like any other inside
+        ("net", "ipv4", "ip_unprivileged_port_start"): "0",
     }
     if ping_gids is not None:
         settings[("net", "ipv4", "ping_group_range")] = f"{ping_gids[0]} {ping_gids[1]}"

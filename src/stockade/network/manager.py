@@ -80,8 +80,13 @@ class NetworkManager:
         return self.config.netns_dir / f"stockade-{int(address):08x}"
 
     # -- attach ------------------------------------------------------------------------------
+    #
+    # Two steps, because the namespace must belong to the container's user namespace (runc
+    # exec and the sysfs mount both need that), and only `runc create` makes that one:
+    # reserve() before create leases the address and writes /etc/hosts and resolv.conf for
+    # the bundle; connect() after create wires the init's namespace and opens the firewall.
 
-    def attach(self, request: AttachRequest, groups: GroupSource) -> Attachment:
+    def reserve(self, request: AttachRequest) -> Attachment:
         with self.lock.held():
             stale = self.leases.lease(self.scope, request.handle)
             if stale is not None:  # left by a crash; the engine has no such container now
@@ -91,16 +96,30 @@ class NetworkManager:
             if lease is None:
                 raise Conflict(f"address pool {self.config.pool} is exhausted")
             try:
-                return self._attach(lease, request, groups)
+                ports = [self._reserve_port(lease.address, m) for m in request.ports]
+                return self._write_files(request, lease.address, ports)
             except BaseException:
                 self._detach(lease)
                 raise
 
-    def _attach(self, lease: Lease, request: AttachRequest, groups: GroupSource) -> Attachment:
-        ports = [self._reserve_port(lease.address, m) for m in request.ports]
+    def connect(self, request: AttachRequest, pid: int, groups: GroupSource) -> None:
+        """Wire the namespace of process `pid` (the container's init) to the bridge."""
+        with self.lock.held():
+            lease = self.leases.lease(self.scope, request.handle)
+            if lease is None:
+                raise NotFound(f"container {request.handle} has no address reserved")
+            try:
+                self._connect(lease, request, pid, groups)
+            except BaseException:
+                self._detach(lease)
+                raise
+
+    def _connect(self, lease: Lease, request: AttachRequest, pid: int,
+                 groups: GroupSource) -> None:
+        ports = self.leases.ports(lease.address)
         bridge = self._ensure_base()
         namespace = self.netns_path(lease.address)
-        links.create_netns(namespace)
+        links.hold_netns(namespace, pid)
         with links.netlink() as ipr:
             links.create_veth(ipr, self.veth_name(lease.address), bridge, namespace)
         links.configure_inside(namespace, lease.address, self.config.gateway)
@@ -115,7 +134,6 @@ class NetworkManager:
                                                       request.policies))
         self.nft.apply(commands)
         self.leases.mark_installed(lease.address)
-        return self._write_files(request, lease.address, ports)
 
     def _write_files(self, request: AttachRequest, address: IPv4Address,
                      ports: list[PortLease]) -> Attachment:
