@@ -18,6 +18,7 @@ from stockade.engine.state import DEFAULT_TARGET, Record, StateStore
 from stockade.errors import InvalidSpec, NotFound, StockadeError
 from stockade.host import HostFeatures
 from stockade.images import users
+from stockade.network import netlog
 from stockade.policy.exec import exec_process
 from stockade.runtime import cgroups, exitstatus
 from stockade.runtime.exitstatus import ExitStatus
@@ -230,6 +231,10 @@ class Engine:
                               protocol=protocol)
         self.net.publish(handle, mapping)
         return self.inspect(handle)
+
+    def network_log_reader(self) -> netlog.NetworkLogReader:
+        """Binds the firewall's log group; run it to fill network-log.jsonl (see docs)."""
+        return netlog.NetworkLogReader(self.config.network)
 
     def cleanup(self) -> list[str]:
         """Remove network leftovers of containers this root no longer knows."""
