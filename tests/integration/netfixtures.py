@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stockade.engine import Engine, EngineConfig
-from stockade.errors import Conflict
 from stockade.host import probe
 from stockade.network import NetworkConfig, links
 from stockade.runtime.runc import Stdio

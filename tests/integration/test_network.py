@@ -24,6 +24,7 @@ from netfixtures import (
     web_spec,
 )
 
+from stockade import volumes
 from stockade.engine import Engine
 from stockade.errors import Conflict, StockadeError
 from stockade.network.nft import Nft
@@ -68,7 +69,7 @@ def tcp_rule(destination: str, ports: str, log: bool = False) -> EgressRule:
     return EgressRule(protocol="tcp", destinations=[destination], ports=ports, log=log)
 
 
-# -- addresses --------------------------------------------------------------------------------
+# -- addresses ------------------------------------------------------------------
 
 def test_two_containers_each_listen_on_8080_with_their_own_address(engine: Engine) -> None:
     a, b = unique("a"), unique("b")
@@ -84,7 +85,7 @@ def test_two_containers_each_listen_on_8080_with_their_own_address(engine: Engin
     assert code != 0, "/etc/hosts must be read-only"
 
 
-# -- published ports ------------------------------------------------------------------------------
+# -- published ports ------------------------------------------------------------------
 
 def test_published_port_reaches_the_container_from_outside_and_from_the_host(
         engine: Engine, outside: Outside) -> None:
@@ -120,7 +121,7 @@ def test_a_host_port_cannot_be_published_twice(engine: Engine) -> None:
     assert [c.handle for c in engine.list()] == [first]
 
 
-# -- egress ----------------------------------------------------------------------------------------
+# -- egress ------------------------------------------------------------------
 
 def test_default_deny(engine: Engine, outside: Outside, server: HttpServer) -> None:
     a, b = unique("a"), unique("b")
@@ -223,7 +224,7 @@ def test_policy_given_before_the_destination_exists(engine: Engine) -> None:
     assert fetch(engine, a, ip_b, 8080) == f"hello-{b}"
 
 
-# -- logging ---------------------------------------------------------------------------------------
+# -- logging ------------------------------------------------------------------
 
 def test_logged_allowances_and_denials_are_recorded(
         engine: Engine, outside: Outside, server: HttpServer, server2: HttpServer) -> None:
@@ -253,7 +254,7 @@ def test_logged_allowances_and_denials_are_recorded(
                for r in denied)
 
 
-# -- teardown ----------------------------------------------------------------------------------------
+# -- teardown ------------------------------------------------------------------
 
 def test_destroy_removes_everything_and_the_last_one_takes_bridge_and_table(
         engine: Engine) -> None:
@@ -285,6 +286,9 @@ def test_cleanup_removes_leftovers_of_a_crash(engine: Engine) -> None:
     # a crash between runc delete and the engine's record: the engine forgot, links remain
     engine._release_runtime(web)
     engine.state.delete(web)
-    assert leftovers(engine.config.network) != []
-    assert engine.cleanup() == [web]
-    assert leftovers(engine.config.network) == []
+    try:
+        assert leftovers(engine.config.network) != []
+        assert engine.cleanup() == [web]
+        assert leftovers(engine.config.network) == []
+    finally:  # the rest of that container is the volumes' business, not the network's
+        volumes.destroy(engine.layout.container(web))

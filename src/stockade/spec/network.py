@@ -14,7 +14,7 @@ from stockade.spec.container import HANDLE_PATTERN
 GROUP_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 MAX_RULES = 100_000
 MAX_PORT = 65535
-_PORT_ITEM = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
+_PORT_ITEM = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")
 
 Interval = tuple[int, int]
 
