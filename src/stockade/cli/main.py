@@ -9,8 +9,8 @@ import typer
 from pydantic import ValidationError
 
 from stockade import __version__
-from stockade.cli import foreground, render
-from stockade.cli.parsing import env_pairs, volume
+from stockade.cli import foreground, network_cli, render
+from stockade.cli.parsing import env_pairs, publish, volume
 from stockade.cli.session import Options, open_engine
 from stockade.engine import Engine
 from stockade.errors import StockadeError
@@ -51,7 +51,8 @@ def _argv(command: list[str] | None) -> list[str]:
 def _spec(name: str | None, image: str, command: list[str] | None, memory: str | None,
           cpu_shares: int | None, pids: int | None, env: list[str] | None,
           user: str | None, volumes: list[str] | None, tty: bool, cap_add: list[str] | None,
-          cpuset_cpus: str | None = None) -> ContainerSpec:
+          cpuset_cpus: str | None = None, ports: list[str] | None = None,
+          groups: list[str] | None = None) -> ContainerSpec:
     limits: dict[str, object] = {"cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus}
     if memory is not None:
         limits["memory_bytes"] = memory
@@ -65,6 +66,8 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
         limits=Limits.model_validate(limits),
         mounts=[volume(v) for v in volumes or []],
         cap_add=cap_add or [],
+        ports=[publish(p) for p in ports or []],
+        security_groups=groups or [],
     )
 
 
@@ -80,6 +83,10 @@ Volume = Annotated[list[str] | None, typer.Option("--volume", "-v",
 CapAdd = Annotated[list[str] | None, typer.Option("--cap-add",
                                                   help="Add back one of Docker's defaults.")]
 Cpuset = Annotated[str | None, typer.Option("--cpuset-cpus", help="Pin to CPUs, e.g. 0.")]
+Publish = Annotated[list[str] | None, typer.Option(
+    "--publish", "-p", help="HOSTPORT:CONTAINERPORT[/udp] (repeatable; host port 0 picks one).")]
+Groups = Annotated[list[str] | None, typer.Option(
+    "--security-group", help="Bind a security group to this container (repeatable).")]
 
 
 @app.command(context_settings=_PASSTHROUGH)
@@ -87,6 +94,7 @@ def run(
     ctx: typer.Context, command: Command = None, name: Name = None, image: Image = "busybox",
     memory: Memory = None, cpu_shares: Shares = None, pids: Pids = None, env: Env = None,
     user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
+    publish_: Publish = None, security_group: Groups = None,
     detach: Annotated[bool, typer.Option("--detach", "-d")] = False,
     interactive: Annotated[bool, typer.Option("--interactive", "-i")] = False,
     tty: Annotated[bool, typer.Option("--tty", "-t")] = False,
@@ -96,7 +104,7 @@ def run(
     if detach and (rm or tty or interactive):
         raise StockadeError("-d cannot be combined with --rm, -i or -t")
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, tty,
-                 cap_add, cpuset_cpus)
+                 cap_add, cpuset_cpus, publish_, security_group)
     engine = _engine(ctx)
     if detach:
         engine.create(spec)
@@ -111,10 +119,11 @@ def create(
     ctx: typer.Context, command: Command = None, name: Name = None, image: Image = "busybox",
     memory: Memory = None, cpu_shares: Shares = None, pids: Pids = None, env: Env = None,
     user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
+    publish_: Publish = None, security_group: Groups = None,
 ) -> None:
     """Create a container without starting it; prints its handle."""
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, False,
-                 cap_add, cpuset_cpus)
+                 cap_add, cpuset_cpus, publish_, security_group)
     _engine(ctx).create(spec)
     print(spec.handle)
 
@@ -225,6 +234,11 @@ def image_ls(ctx: typer.Context, json_: JsonFlag = False) -> None:
 def version() -> None:
     """Print the version."""
     print(f"stockade {__version__}")
+
+
+app.registered_commands += network_cli.commands.registered_commands
+app.add_typer(network_cli.groups, name="security-group")
+app.add_typer(network_cli.policies, name="network-policy")
 
 
 def _fail(message: str) -> None:

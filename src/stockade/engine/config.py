@@ -26,4 +26,8 @@ class EngineConfig(BaseModel):
     def from_environment(cls, root: Path | None = None) -> "EngineConfig":
         """`--root` wins over STOCKADE_ROOT, which wins over the default."""
         chosen = root or Path(os.environ.get("STOCKADE_ROOT", str(DEFAULT_ROOT)))
+        network_file = os.environ.get("STOCKADE_NETWORK_CONFIG")
+        if network_file:  # a JSON NetworkConfig: private networks for tests and CI
+            network = NetworkConfig.model_validate_json(Path(network_file).read_text())
+            return cls(root=chosen, network=network)
         return cls(root=chosen)
