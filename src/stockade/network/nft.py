@@ -42,8 +42,10 @@ class Nft:
         return items
 
     def table_exists(self, table: str) -> bool:
-        found = self.query({"list": {"chain": {"family": "inet", "table": table,
-                                               "name": "from_container"}}})
+        """Asks for one small set: listing a chain or the tables makes libnftables fetch
+        every set element of the table, which costs time in proportion to the rules."""
+        found = self.query({"list": {"set": {"family": "inet", "table": table,
+                                             "name": "containers"}}})
         return found is not None
 
     def set_elements(self, table: str, name: str) -> list[Any]:
