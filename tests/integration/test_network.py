@@ -9,7 +9,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from netfixtures import (
+
+from stockade import volumes
+from stockade.engine import Engine
+from stockade.errors import Conflict, StockadeError
+from stockade.network.nft import Nft
+from stockade.spec import EgressRule, NetworkPolicy, PortMapping
+from tests.integration.netfixtures import (
     HttpServer,
     Outside,
     fetch,
@@ -23,12 +29,6 @@ from netfixtures import (
     unique,
     web_spec,
 )
-
-from stockade import volumes
-from stockade.engine import Engine
-from stockade.errors import Conflict, StockadeError
-from stockade.network.nft import Nft
-from stockade.spec import EgressRule, NetworkPolicy, PortMapping
 
 pytestmark = [
     pytest.mark.integration,
