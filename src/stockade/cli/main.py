@@ -10,8 +10,8 @@ import typer
 from pydantic import ValidationError
 
 from stockade import __version__
-from stockade.cli import foreground, image_commands, render
-from stockade.cli.parsing import env_pairs, volume
+from stockade.cli import foreground, image_commands, network_cli, render
+from stockade.cli.parsing import env_pairs, publish, volume
 from stockade.cli.session import Options, open_engine
 from stockade.engine import Engine
 from stockade.errors import StockadeError
@@ -67,7 +67,8 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
           cpu_shares: int | None, pids: int | None, env: list[str] | None,
           user: str | None, volumes: list[str] | None, tty: bool, cap_add: list[str] | None,
           cpuset_cpus: str | None = None, writable: list[str] | None = None,
-          unsafe: Unsafe = Unsafe(), disk: str | None = None) -> ContainerSpec:
+          unsafe: Unsafe = Unsafe(), disk: str | None = None, ports: list[str] | None = None,
+          groups: list[str] | None = None) -> ContainerSpec:
     limits: dict[str, object] = {"cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus}
     if memory is not None:
         limits["memory_bytes"] = memory
@@ -85,6 +86,8 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
         cap_add=cap_add or [],
         writable_paths=writable or [],
         unsafe=unsafe.options(),
+        ports=[publish(p) for p in ports or []],
+        security_groups=groups or [],
     )
 
 
@@ -110,6 +113,10 @@ NoMac = Annotated[bool, typer.Option("--unsafe-disable-mac", help="UNSAFE: no La
 UnsafeCaps = Annotated[list[str] | None, typer.Option("--unsafe-cap-add",
                                                       help="UNSAFE: any extra capability.")]
 Disk = Annotated[str | None, typer.Option("--disk", help="Writable layer quota, e.g. 1G.")]
+Publish = Annotated[list[str] | None, typer.Option(
+    "--publish", "-p", help="HOSTPORT:CONTAINERPORT[/udp] (repeatable; host port 0 picks one).")]
+Groups = Annotated[list[str] | None, typer.Option(
+    "--security-group", help="Bind a security group to this container (repeatable).")]
 
 
 @app.command(context_settings=_PASSTHROUGH)
@@ -120,6 +127,7 @@ def run(
     writable: Writable = None, unsafe_disable_seccomp: NoSeccomp = False,
     unsafe_disable_userns: NoUserns = False, unsafe_disable_mac: NoMac = False,
     unsafe_cap_add: UnsafeCaps = None, disk: Disk = None,
+    publish_: Publish = None, security_group: Groups = None,
     detach: Annotated[bool, typer.Option("--detach", "-d")] = False,
     interactive: Annotated[bool, typer.Option("--interactive", "-i")] = False,
     tty: Annotated[bool, typer.Option("--tty", "-t")] = False,
@@ -131,7 +139,7 @@ def run(
     unsafe = Unsafe(unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac,
                     tuple(unsafe_cap_add or ()))
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, tty,
-                 cap_add, cpuset_cpus, writable, unsafe, disk)
+                 cap_add, cpuset_cpus, writable, unsafe, disk, publish_, security_group)
     engine = _engine(ctx)
     if detach:
         engine.create(spec)
@@ -149,12 +157,13 @@ def create(
     writable: Writable = None, unsafe_disable_seccomp: NoSeccomp = False,
     unsafe_disable_userns: NoUserns = False, unsafe_disable_mac: NoMac = False,
     unsafe_cap_add: UnsafeCaps = None, disk: Disk = None,
+    publish_: Publish = None, security_group: Groups = None,
 ) -> None:
     """Create a container without starting it; prints its handle."""
     unsafe = Unsafe(unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac,
                     tuple(unsafe_cap_add or ()))
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, False,
-                 cap_add, cpuset_cpus, writable, unsafe, disk)
+                 cap_add, cpuset_cpus, writable, unsafe, disk, publish_, security_group)
     _engine(ctx).create(spec)
     print(spec.handle)
 
@@ -256,7 +265,7 @@ def _mac_reason(mac: str, host: dict[str, dict[str, str]]) -> str:
 
 @app.command()
 def cleanup(ctx: typer.Context, json_: JsonFlag = False) -> None:
-    """Release what no container needs: an idle volume store, its loop device, leftovers."""
+    """Release what no container needs: network leftovers, the idle volume store, leftovers."""
     done = _engine(ctx).cleanup()
     if json_:
         render.emit_json(done)
@@ -269,6 +278,11 @@ def cleanup(ctx: typer.Context, json_: JsonFlag = False) -> None:
 def version() -> None:
     """Print the version."""
     print(f"stockade {__version__}")
+
+
+app.registered_commands += network_cli.commands.registered_commands
+app.add_typer(network_cli.groups, name="security-group")
+app.add_typer(network_cli.policies, name="network-policy")
 
 
 def _fail(message: str) -> None:

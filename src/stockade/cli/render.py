@@ -30,11 +30,13 @@ def _age(since: float) -> str:
 
 
 def containers_table(items: Sequence[ContainerInfo]) -> Table:
-    table = Table("HANDLE", "STATE", "IMAGE", "COMMAND", "MEMORY", "CPU", "PIDS", "DISK",
+    table = Table("HANDLE", "STATE", "IMAGE", "COMMAND", "IP", "PORTS", "MEMORY", "CPU", "PIDS",
+                  "DISK",
                   "CREATED", "EVENTS", box=None, header_style="bold")
     for c in items:
         state = c.state if c.exit_code is None else f"{c.state} ({c.exit_code})"
-        table.add_row(c.handle, state, c.image, " ".join(c.command)[:40],
+        ports = ", ".join(f"{p.host_port}->{p.container_port}/{p.protocol}" for p in c.ports)
+        table.add_row(c.handle, state, c.image, " ".join(c.command)[:40], c.ip or "", ports,
                       format_size(c.limits.memory_bytes), str(c.limits.cpu_shares),
                       str(c.limits.pids), _disk(c), _age(c.created_at), ", ".join(c.events))
     return table

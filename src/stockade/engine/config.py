@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockade.network.config import NetworkConfig
+
 DEFAULT_ROOT = Path("/var/lib/stockade")
 DEFAULT_ID_BASE = 1_000_000  # far above real users and the usual /etc/subuid ranges
 
@@ -21,6 +23,7 @@ class EngineConfig(BaseModel):
     stop_timeout_s: float = Field(default=10.0, gt=0)
     quota_backend: Literal["auto", "xfs", "btrfs", "loop"] = "auto"
     volume_store_bytes: int = Field(default=16 << 30, ge=256 << 20)  # sparse btrfs store file
+    network: NetworkConfig = NetworkConfig()
 
     @classmethod
     def from_environment(cls, root: Path | None = None) -> "EngineConfig":
@@ -31,4 +34,7 @@ class EngineConfig(BaseModel):
         fields: dict[str, object] = {"root": chosen, "quota_backend": backend}
         if parent:
             fields["cgroup_parent"] = parent
+        network_file = os.environ.get("STOCKADE_NETWORK_CONFIG")
+        if network_file:  # a JSON NetworkConfig: private networks for tests and CI
+            fields["network"] = NetworkConfig.model_validate_json(Path(network_file).read_text())
         return cls.model_validate(fields)

@@ -14,6 +14,14 @@ from stockade.spec.container import (
     UnsafeOptions,
 )
 from stockade.spec.info import ContainerInfo, DiskInfo, LimitsInfo, State
+from stockade.spec.network import (
+    EgressRule,
+    NetworkPolicy,
+    SecurityGroup,
+    parse_destination,
+    parse_ports,
+    parse_rules,
+)
 from stockade.spec.sizes import format_size, human_size, parse_size
 
 __all__ = [
@@ -26,13 +34,19 @@ __all__ = [
     "ContainerInfo",
     "ContainerSpec",
     "DiskInfo",
+    "EgressRule",
     "Limits",
     "LimitsInfo",
+    "NetworkPolicy",
     "PortMapping",
     "ProcessSpec",
+    "SecurityGroup",
     "State",
     "UnsafeOptions",
     "format_size",
     "human_size",
+    "parse_destination",
+    "parse_ports",
+    "parse_rules",
     "parse_size",
 ]
