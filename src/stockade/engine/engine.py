@@ -132,7 +132,7 @@ class Engine:
         pid = self._launch(spec.handle, stdio, console_socket)
         self.network.connect(request, pid, self.net.groups)
         self.state.update(spec.handle, state="created", pid=pid,
-                          command=json.dumps(config["process"]["args"]))
+                          command=json.dumps(list(context.args)))
 
     def _network_request(self, spec: ContainerSpec) -> network.AttachRequest:
         """Address, ports, groups and policies; wired once runc has made the namespace."""
