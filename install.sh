@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 here=$(pwd)
 
-DEBIAN_PACKAGES=(runc busybox-static nftables btrfs-progs xfsprogs debootstrap iproute2 gcc libc6-dev)
+DEBIAN_PACKAGES=(runc busybox-static nftables btrfs-progs xfsprogs debootstrap iproute2 gcc libc6-dev
+                 apparmor libnftables1 e2fsprogs)
 
 need_root() {
     if [ "$(id -u)" -ne 0 ]; then

@@ -6,7 +6,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-# Categories filtered by name; the rest (loop devices, veths, netns) are host-wide.
+# Categories filtered by name; the rest (runc inits, loop devices, veths, netns) are
+# host-wide, so only the session-level check looks at them.
 SCOPED = ("mounts", "cgroups", "processes", "nft_tables")
 
 
@@ -15,6 +16,7 @@ class Snapshot:
     mounts: frozenset[str]
     cgroups: frozenset[str]
     processes: frozenset[str]
+    runc_inits: frozenset[str]
     loops: frozenset[str]
     netns: frozenset[str]
     veths: frozenset[str]
@@ -72,8 +74,9 @@ def snapshot(marker: str = "stockade") -> Snapshot:
     return Snapshot(
         mounts=_mounts(pattern),
         cgroups=_cgroups(pattern),
-        processes=_processes(re.compile(rf"runc init|{re.escape(marker)}.*runtime\.shim"
+        processes=_processes(re.compile(rf"{re.escape(marker)}.*runtime\.shim"
                                         rf"|runtime\.shim.*{re.escape(marker)}")),
+        runc_inits=_processes(re.compile(r"^runc init")),
         loops=frozenset(p.name for p in Path("/sys/block").glob("loop*")
                         if (p / "loop" / "backing_file").exists()),
         netns=frozenset(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else frozenset(),

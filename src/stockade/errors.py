@@ -19,3 +19,7 @@ class Conflict(StockadeError):
 
 class HostUnsupported(StockadeError):
     """The host lacks something the request needs."""
+
+
+class ImageError(StockadeError):
+    """An image or archive is malformed, hostile, or does not match its digests."""

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from stockade import volumes
 from stockade.engine import Engine
 from stockade.errors import StockadeError
 from stockade.verify import Report, runner, verify_container, verify_new
@@ -69,7 +68,7 @@ def _traces(engine: Engine, name: str) -> tuple[str, frozenset[str]]:
     writable layer (directories aside: a copy-up of /etc changes no content)."""
     _, inside = exec_capture(engine, name, ["sh", "-c", "ls -A /etc /tmp /dev/shm; "
                                             "wc -l < /proc/self/mountinfo"])
-    upper = engine.layout.container(name) / "upper"
+    upper = engine.volumes.rootfs(engine.layout.container(name)).upper
     files = frozenset(str(p.relative_to(upper)) for p in upper.rglob("*") if not p.is_dir())
     return inside, files
 
@@ -103,7 +102,7 @@ def test_the_probe_runs_in_an_image_without_a_shell(engine: Engine) -> None:
     # Strip the tree down to the static busybox running `sleep`: no shell, no libc, no
     # other program. The probe needs none of them.
     name = start_detached(engine, ["sleep", "300"])
-    rootfs = volumes.RootFs(engine.layout.container(name)).merged
+    rootfs = engine.volumes.rootfs(engine.layout.container(name)).merged
     for directory in ("bin", "sbin", "usr/bin", "usr/sbin"):
         for entry in (rootfs / directory).iterdir():
             if entry.name not in ("busybox", "sleep"):

@@ -10,9 +10,9 @@ import typer
 from pydantic import ValidationError
 
 from stockade import __version__
-from stockade.cli import foreground, render
+from stockade.cli import foreground, image_commands, network_cli, render
 from stockade.cli import verify as verify_cli
-from stockade.cli.parsing import env_pairs, volume
+from stockade.cli.parsing import env_pairs, publish, volume
 from stockade.cli.session import Options, open_engine
 from stockade.engine import Engine
 from stockade.errors import StockadeError
@@ -23,8 +23,7 @@ _PASSTHROUGH = {"allow_interspersed_args": False}
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Stockade: every application in its own hardened container.")
-image_app = typer.Typer(no_args_is_help=True, help="Manage images.")
-app.add_typer(image_app, name="image")
+app.add_typer(image_commands.app, name="image")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Command = Annotated[list[str] | None, typer.Argument(help="Command and arguments.")]
@@ -69,10 +68,13 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
           cpu_shares: int | None, pids: int | None, env: list[str] | None,
           user: str | None, volumes: list[str] | None, tty: bool, cap_add: list[str] | None,
           cpuset_cpus: str | None = None, writable: list[str] | None = None,
-          unsafe: Unsafe = Unsafe()) -> ContainerSpec:
+          unsafe: Unsafe = Unsafe(), disk: str | None = None, ports: list[str] | None = None,
+          groups: list[str] | None = None) -> ContainerSpec:
     limits: dict[str, object] = {"cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus}
     if memory is not None:
         limits["memory_bytes"] = memory
+    if disk is not None:
+        limits["disk_bytes"] = disk
     if pids is not None:
         limits["pids"] = pids
     return ContainerSpec(
@@ -85,6 +87,8 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
         cap_add=cap_add or [],
         writable_paths=writable or [],
         unsafe=unsafe.options(),
+        ports=[publish(p) for p in ports or []],
+        security_groups=groups or [],
     )
 
 
@@ -109,6 +113,11 @@ NoUserns = Annotated[bool, typer.Option("--unsafe-disable-userns",
 NoMac = Annotated[bool, typer.Option("--unsafe-disable-mac", help="UNSAFE: no Landlock/AppArmor.")]
 UnsafeCaps = Annotated[list[str] | None, typer.Option("--unsafe-cap-add",
                                                       help="UNSAFE: any extra capability.")]
+Disk = Annotated[str | None, typer.Option("--disk", help="Writable layer quota, e.g. 1G.")]
+Publish = Annotated[list[str] | None, typer.Option(
+    "--publish", "-p", help="HOSTPORT:CONTAINERPORT[/udp] (repeatable; host port 0 picks one).")]
+Groups = Annotated[list[str] | None, typer.Option(
+    "--security-group", help="Bind a security group to this container (repeatable).")]
 
 
 @app.command(context_settings=_PASSTHROUGH)
@@ -118,7 +127,8 @@ def run(
     user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
     writable: Writable = None, unsafe_disable_seccomp: NoSeccomp = False,
     unsafe_disable_userns: NoUserns = False, unsafe_disable_mac: NoMac = False,
-    unsafe_cap_add: UnsafeCaps = None,
+    unsafe_cap_add: UnsafeCaps = None, disk: Disk = None,
+    publish_: Publish = None, security_group: Groups = None,
     detach: Annotated[bool, typer.Option("--detach", "-d")] = False,
     interactive: Annotated[bool, typer.Option("--interactive", "-i")] = False,
     tty: Annotated[bool, typer.Option("--tty", "-t")] = False,
@@ -130,7 +140,7 @@ def run(
     unsafe = Unsafe(unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac,
                     tuple(unsafe_cap_add or ()))
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, tty,
-                 cap_add, cpuset_cpus, writable, unsafe)
+                 cap_add, cpuset_cpus, writable, unsafe, disk, publish_, security_group)
     engine = _engine(ctx)
     if detach:
         engine.create(spec)
@@ -147,13 +157,14 @@ def create(
     user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
     writable: Writable = None, unsafe_disable_seccomp: NoSeccomp = False,
     unsafe_disable_userns: NoUserns = False, unsafe_disable_mac: NoMac = False,
-    unsafe_cap_add: UnsafeCaps = None,
+    unsafe_cap_add: UnsafeCaps = None, disk: Disk = None,
+    publish_: Publish = None, security_group: Groups = None,
 ) -> None:
     """Create a container without starting it; prints its handle."""
     unsafe = Unsafe(unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac,
                     tuple(unsafe_cap_add or ()))
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, False,
-                 cap_add, cpuset_cpus, writable, unsafe)
+                 cap_add, cpuset_cpus, writable, unsafe, disk, publish_, security_group)
     _engine(ctx).create(spec)
     print(spec.handle)
 
@@ -238,6 +249,11 @@ def info(ctx: typer.Context, json_: JsonFlag = False) -> None:
     rows.append(("cgroups", f"v{host['cgroup_version']}", ", ".join(host["cgroup_controllers"])))
     rows.append(("runc version", "", str(host["runc_version"])))
     rows.append(("MAC layer", data["mac"], _mac_reason(data["mac"], host)))
+    quota = data["quota"]
+    for candidate in quota["candidates"]:
+        rows.append((f"quota: {candidate['name']}", "yes" if candidate["available"] else "no",
+                     candidate["detail"]))
+    rows.append(("disk quota backend", str(quota["active"] or "none"), quota["reason"]))
     render.print_table(render.key_value_table(rows, "stockade host features"))
 
 
@@ -248,16 +264,15 @@ def _mac_reason(mac: str, host: dict[str, dict[str, str]]) -> str:
         "; Landlock used instead" if mac == "landlock" else "; no MAC layer")
 
 
-@image_app.command("ls")
-def image_ls(ctx: typer.Context, json_: JsonFlag = False) -> None:
-    """List images."""
-    engine = _engine(ctx)
-    engine.images.get("busybox")  # the embedded image always exists
-    items = engine.images.list()
+@app.command()
+def cleanup(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """Release what no container needs: network leftovers, the idle volume store, leftovers."""
+    done = _engine(ctx).cleanup()
     if json_:
-        render.emit_json(items)
-    else:
-        render.print_table(render.images_table(items))
+        render.emit_json(done)
+        return
+    for line in done or ["nothing to clean up"]:
+        print(line)
 
 
 app.command(name="verify")(verify_cli.verify)
@@ -267,6 +282,11 @@ app.command(name="verify")(verify_cli.verify)
 def version() -> None:
     """Print the version."""
     print(f"stockade {__version__}")
+
+
+app.registered_commands += network_cli.commands.registered_commands
+app.add_typer(network_cli.groups, name="security-group")
+app.add_typer(network_cli.policies, name="network-policy")
 
 
 def _fail(message: str) -> None:

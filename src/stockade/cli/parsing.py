@@ -3,7 +3,7 @@
 import os
 
 from stockade.errors import InvalidSpec
-from stockade.spec import BindMount
+from stockade.spec import BindMount, PortMapping
 
 
 def env_pairs(values: list[str]) -> dict[str, str]:
@@ -27,3 +27,14 @@ def volume(value: str) -> BindMount:
     if len(parts) != 3 or parts[2] not in ("ro", "rw") or not parts[0] or not parts[1]:
         raise InvalidSpec(f"--volume {value!r}: use HOSTPATH:CONTAINERPATH[:ro|:rw]")
     return BindMount(host_path=parts[0], container_path=parts[1], read_only=parts[2] == "ro")
+
+
+def publish(value: str) -> PortMapping:
+    """HOSTPORT:CONTAINERPORT[/tcp|/udp]; host port 0 picks a free one."""
+    spec, _, protocol = value.partition("/")
+    host, sep, container = spec.partition(":")
+    if not sep or not host.isascii() or not host.isdigit() or not container.isascii() \
+            or not container.isdigit() or protocol not in ("", "tcp", "udp"):
+        raise InvalidSpec(f"--publish {value!r}: use HOSTPORT:CONTAINERPORT[/tcp|/udp]")
+    return PortMapping(host_port=int(host), container_port=int(container),
+                       protocol="udp" if protocol == "udp" else "tcp")

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stockade.images import Image
-from stockade.spec import ContainerInfo, format_size
+from stockade.spec import ContainerInfo, format_size, human_size
 
 
 def emit_json(value: Any) -> None:
@@ -30,14 +30,24 @@ def _age(since: float) -> str:
 
 
 def containers_table(items: Sequence[ContainerInfo]) -> Table:
-    table = Table("HANDLE", "STATE", "IMAGE", "COMMAND", "MEMORY", "CPU", "PIDS", "CREATED",
-                  "EVENTS", box=None, header_style="bold")
+    table = Table("HANDLE", "STATE", "IMAGE", "COMMAND", "IP", "PORTS", "MEMORY", "CPU", "PIDS",
+                  "DISK",
+                  "CREATED", "EVENTS", box=None, header_style="bold")
     for c in items:
         state = c.state if c.exit_code is None else f"{c.state} ({c.exit_code})"
-        table.add_row(c.handle, state, c.image, " ".join(c.command)[:40],
+        ports = ", ".join(f"{p.host_port}->{p.container_port}/{p.protocol}" for p in c.ports)
+        table.add_row(c.handle, state, c.image, " ".join(c.command)[:40], c.ip or "", ports,
                       format_size(c.limits.memory_bytes), str(c.limits.cpu_shares),
-                      str(c.limits.pids), _age(c.created_at), ", ".join(c.events))
+                      str(c.limits.pids), _disk(c), _age(c.created_at), ", ".join(c.events))
     return table
+
+
+def _disk(info: ContainerInfo) -> str:
+    """Writable layer use against its quota, e.g. '12.0M/1G btrfs'."""
+    if info.disk is None:
+        return format_size(info.limits.disk_bytes)
+    used = "?" if info.disk.used_bytes is None else f"{info.disk.used_bytes / (1 << 20):.1f}M"
+    return f"{used}/{format_size(info.disk.limit_bytes)} {info.disk.backend}"
 
 
 def key_value_table(rows: list[tuple[str, str, str]], title: str) -> Table:
@@ -51,9 +61,31 @@ def print_table(table: Table) -> None:
     Console(soft_wrap=True).print(table)
 
 
-def images_table(items: Sequence[Image]) -> Table:
-    table = Table("NAME", "DIGEST", "SIZE", "LAYERS", box=None, header_style="bold")
-    for item in items:
-        table.add_row(item.name, item.digest[:19], format_size(item.size_bytes),
-                      str(len(item.layers)))
+def images_table(items: Sequence[tuple[Image, list[str]]]) -> Table:
+    table = Table("NAME", "DIGEST", "SIZE", "LAYERS", "IN USE", box=None, header_style="bold")
+    for item, users in items:
+        table.add_row(item.name, item.digest[:19], human_size(item.size_bytes),
+                      str(len(item.layers)), ", ".join(users) or "-")
     return table
+
+
+def print_image(image: Image, users: list[str]) -> None:
+    rows = [("name", image.name), ("digest", image.digest), ("source", image.source),
+            ("size", human_size(image.size_bytes)),
+            ("in use by", ", ".join(users) or "-"),
+            ("entrypoint", " ".join(image.config.entrypoint) or "-"),
+            ("cmd", " ".join(image.config.cmd) or "-"),
+            ("working dir", image.config.working_dir), ("user", image.config.user or "-"),
+            ("env", "\n".join(image.config.env) or "-")]
+    rows += [(f"layer {i + 1}", key) for i, key in enumerate(image.layer_keys)]
+    rows += [("note", note) for note in image.notes[:50]]
+    table = Table("FIELD", "VALUE", box=None, header_style="bold", title=f"image {image.name}")
+    for key, value in rows:
+        table.add_row(key, value)
+    print_table(table)
+    if image.packages:
+        packages = Table("PACKAGE", "VERSION", "ARCH", box=None, header_style="bold",
+                         title=f"{len(image.packages)} packages")
+        for package in image.packages:
+            packages.add_row(package.name, package.version, package.architecture)
+        print_table(packages)

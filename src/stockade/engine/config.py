@@ -2,8 +2,11 @@
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from stockade.network.config import NetworkConfig
 
 DEFAULT_ROOT = Path("/var/lib/stockade")
 DEFAULT_ID_BASE = 1_000_000  # far above real users and the usual /etc/subuid ranges
@@ -18,10 +21,20 @@ class EngineConfig(BaseModel):
     bind_allowlist: tuple[Path, ...] = (Path("/srv/stockade"), Path("/tmp"))
     runc_binary: str = "runc"
     stop_timeout_s: float = Field(default=10.0, gt=0)
+    quota_backend: Literal["auto", "xfs", "btrfs", "loop"] = "auto"
+    volume_store_bytes: int = Field(default=16 << 30, ge=256 << 20)  # sparse btrfs store file
+    network: NetworkConfig = NetworkConfig()
 
     @classmethod
     def from_environment(cls, root: Path | None = None) -> "EngineConfig":
         """`--root` wins over STOCKADE_ROOT, which wins over the default."""
         chosen = root or Path(os.environ.get("STOCKADE_ROOT", str(DEFAULT_ROOT)))
         parent = os.environ.get("STOCKADE_CGROUP_PARENT")
-        return cls(root=chosen, **({"cgroup_parent": parent} if parent else {}))
+        backend = os.environ.get("STOCKADE_QUOTA_BACKEND", "auto")
+        fields: dict[str, object] = {"root": chosen, "quota_backend": backend}
+        if parent:
+            fields["cgroup_parent"] = parent
+        network_file = os.environ.get("STOCKADE_NETWORK_CONFIG")
+        if network_file:  # a JSON NetworkConfig: private networks for tests and CI
+            fields["network"] = NetworkConfig.model_validate_json(Path(network_file).read_text())
+        return cls.model_validate(fields)

@@ -1,5 +1,6 @@
 """The lifecycle: create, start, exec, stop, destroy, with rollback at every step."""
 
+import builtins
 import contextlib
 import json
 import os
@@ -9,23 +10,28 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from stockade import images, native, policy, volumes
+from stockade import images, native, network, policy, volumes
 from stockade.engine import binds
 from stockade.engine.config import EngineConfig
 from stockade.engine.layout import Layout
-from stockade.engine.state import Record, StateStore
-from stockade.errors import InvalidSpec, StockadeError
+from stockade.engine.netops import NetworkOps
+from stockade.engine.state import DEFAULT_TARGET, Record, StateStore
+from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
 from stockade.host import HostFeatures
 from stockade.images import commands, users
+from stockade.images.progress import Progress
+from stockade.images.store import GcReport
+from stockade.network import netlog
 from stockade.policy.exec import exec_process
-from stockade.runtime import cgroups, exitstatus
+from stockade.runtime import apparmor, cgroups, exitstatus
 from stockade.runtime.exitstatus import ExitStatus
 from stockade.runtime.launch import launch
 from stockade.runtime.runc import Runc, RuncError, Stdio
 from stockade.runtime.shim import ShimConfig
-from stockade.spec import ContainerInfo, ContainerSpec, LimitsInfo
+from stockade.spec import ContainerInfo, ContainerSpec, DiskInfo, LimitsInfo, PortMapping
 
 _POLL_S = 0.02
+_LAYERS_FILE = "layers.json"  # the layer keys a container runs on, kept from gc
 
 
 class Undo:
@@ -56,12 +62,28 @@ class Engine:
         self.state = StateStore(self.layout.database)
         self.images = images.ImageStore(self.layout.images, config.id_base, policy.IdMap(
             host_base=config.id_base).size)
+        self.volumes = volumes.Volumes(volumes.VolumeConfig(
+            root=config.root, backend=config.quota_backend,
+            store_bytes=config.volume_store_bytes))
         self.runc = Runc(self.layout.runc_root, self.layout.runc_log, config.runc_binary)
         self.init_binary = native.binary("init", self.layout.helpers)
         self.probe_binary = native.binary("probe", self.layout.helpers)
+        if host.apparmor.available:
+            apparmor.load_profile()  # the policy names it in every config on such hosts
+        self.network = network.NetworkManager(config.network, scope=str(config.root))
+        self.net = NetworkOps(self.state, self.network, known=self._exists)
 
     def close(self) -> None:
+        self.network.close()
         self.state.close()
+
+    def _exists(self, handle: str) -> bool:
+        """Asked again right before removing: a create may have begun meanwhile."""
+        try:
+            self.state.get(handle)
+        except NotFound:
+            return False
+        return True
 
     # -- create -------------------------------------------------------------------------
 
@@ -72,9 +94,14 @@ class Engine:
                                                                self.config.bind_allowlist)})
         if spec.process.terminal and console_socket is None:
             raise InvalidSpec("a terminal needs a console socket (run in the foreground)")
+        for name in spec.security_groups:
+            self.state.group(name)  # NotFound before anything is built
         self.state.insert(spec)
         undo = Undo()
         undo.push(lambda: self.state.delete(spec.handle))
+        undo.push(lambda: self._forget_network_records(spec.handle))
+        for name in spec.security_groups:
+            self.state.bind(name, spec.handle)
         try:
             self._build(spec, stdio, console_socket, undo)
         except BaseException:
@@ -90,19 +117,36 @@ class Engine:
         for weakening in spec.unsafe.in_use():  # loud and permanent in inspect
             exitstatus.append_event(self.layout.events_file(spec.handle), f"unsafe: {weakening}")
         image = self.images.get(spec.image)
-        undo.push(lambda: volumes.destroy(directory))
-        rootfs = volumes.create(directory, image.layers, owner=self.config.id_base)
-        config = policy.build_config(spec, self.host, self._context(spec, image, rootfs.merged))
+        (directory / _LAYERS_FILE).write_text(json.dumps(image.layer_keys))
+        undo.push(lambda: self.volumes.destroy(directory))
+        rootfs = self.volumes.create(directory, image.layers, owner=self.config.id_base,
+                                     disk_bytes=spec.limits.disk_bytes)
+        undo.push(lambda: self.network.detach(spec.handle))
+        request = self._network_request(spec)
+        attachment = self.network.reserve(request)
+        context = self._context(spec, image, rootfs.merged, attachment)
+        config = policy.build_config(spec, self.host, context)
         bundle = self.layout.bundle(spec.handle)
         bundle.mkdir(mode=0o700)
         (bundle / "config.json").write_text(json.dumps(config, indent=1))
         undo.push(lambda: self._release_runtime(spec.handle))
         pid = self._launch(spec.handle, stdio, console_socket)
+        self.network.connect(request, pid, self.net.groups)
         self.state.update(spec.handle, state="created", pid=pid,
-                          command=json.dumps(config["process"]["args"]))
+                          command=json.dumps(list(context.args)))
 
-    def _context(self, spec: ContainerSpec, image: images.Image,
-                 rootfs: Path) -> policy.BundleContext:
+    def _network_request(self, spec: ContainerSpec) -> network.AttachRequest:
+        """Address, ports, groups and policies; wired once runc has made the namespace."""
+        idmap = policy.IdMap(host_base=self.config.id_base)
+        return network.AttachRequest(
+            handle=spec.handle, files_dir=self.layout.network_files(spec.handle),
+            ports=spec.ports, groups=self.state.bound(spec.handle),
+            defaults=self.state.bound(DEFAULT_TARGET), policies=self.state.policies(spec.handle),
+            ping_gids=(idmap.host_base, idmap.host_base + idmap.size - 1),
+        )
+
+    def _context(self, spec: ContainerSpec, image: images.Image, rootfs: Path,
+                 attachment: network.Attachment) -> policy.BundleContext:
         uid, gid = users.resolve(rootfs, spec.process.user or image.config.user)
         args = list(image.config.entrypoint) + (spec.process.args or list(image.config.cmd))
         cwd = spec.process.cwd or image.config.working_dir or "/"
@@ -114,6 +158,8 @@ class Engine:
             cgroup_parent=self.config.cgroup_parent, image_env=image.config.env, cwd=cwd,
             args=tuple(args), helpers_dir=str(self.layout.helpers),
             top_level_dirs=commands.top_level(rootfs),
+            extra_mounts=(_file_mount(attachment.hosts, "/etc/hosts"),
+                          _file_mount(attachment.resolv_conf, "/etc/resolv.conf")),
         )
 
     def _launch(self, handle: str, stdio: Stdio | None, console_socket: Path | None) -> int:
@@ -186,10 +232,30 @@ class Engine:
         """Remove every trace; safe to call twice and on half-created containers."""
         self.state.get(handle)
         self._release_runtime(handle)
+        self.network.detach(handle)
         directory = self.layout.container(handle)
-        volumes.destroy(directory)
+        self.volumes.destroy(directory)
         shutil.rmtree(directory, ignore_errors=True)
+        self._forget_network_records(handle)
         self.state.delete(handle)
+
+    def _forget_network_records(self, handle: str) -> None:
+        """Bindings and policies name handles; a later container of that name starts clean."""
+        self.state.unbind_target(handle)
+        for item in self.state.policies(handle):
+            self.state.remove_policy(item)
+
+    def net_in(self, handle: str, host_port: int, container_port: int,
+               protocol: str = "tcp") -> ContainerInfo:
+        """Publish one more port of a container (host port 0 picks a free one)."""
+        mapping = PortMapping(host_port=host_port, container_port=container_port,
+                              protocol=protocol)
+        self.net.publish(handle, mapping)
+        return self.inspect(handle)
+
+    def network_log_reader(self) -> netlog.NetworkLogReader:
+        """Binds the firewall's log group; run it to fill network-log.jsonl (see docs)."""
+        return netlog.NetworkLogReader(self.config.network)
 
     def _release_runtime(self, handle: str) -> None:
         if self.runc.state(handle) is not None:
@@ -211,7 +277,7 @@ class Engine:
         if not args:
             raise InvalidSpec("exec needs a command")
         base = json.loads((self.layout.bundle(handle) / "config.json").read_text())["process"]
-        ids = users.resolve(volumes.RootFs(self.layout.container(handle)).merged, user) \
+        ids = users.resolve(self.volumes.rootfs(self.layout.container(handle)).merged, user) \
             if user else None
         process = exec_process(base, args, env or {}, console_socket is not None, user=ids)
         process_file = self.layout.container(handle) / f"exec-{os.getpid()}-{time.time_ns()}.json"
@@ -254,9 +320,14 @@ class Engine:
                   exitstatus.read_events(self.layout.events_file(record.handle))]
         if status is not None and status.oom_killed and exitstatus.OOM_EVENT not in events:
             events.append(exitstatus.OOM_EVENT)
+        found = self.network.lookup(record.handle)
+        ip, ports = (str(found[0]), [PortMapping(host_port=p.host_port,
+                                                  container_port=p.container_port,
+                                                  protocol=p.protocol)
+                                      for p in found[1]]) if found else (None, spec.ports)
         return ContainerInfo(
-            handle=record.handle, state=self._status(record),
-            image=spec.image, ports=spec.ports, properties=spec.properties,
+            handle=record.handle, state=self._status(record), ip=ip,
+            image=spec.image, ports=ports, properties=spec.properties,
             limits=LimitsInfo(memory_bytes=spec.limits.memory_bytes,
                               cpu_shares=policy.effective_cpu_shares(spec.limits),
                               pids=spec.limits.pids, disk_bytes=spec.limits.disk_bytes),
@@ -266,9 +337,80 @@ class Engine:
             finished_at=status.finished_at if status else None,
             exit_code=status.exit_code if status else None,
             oom_killed=bool(status and status.oom_killed),
+            disk=self._disk(record.handle),
         )
+
+    def _disk(self, handle: str) -> DiskInfo | None:
+        usage = self.volumes.usage(self.layout.container(handle))
+        return DiskInfo.model_validate(usage.model_dump()) if usage else None
 
     def info(self) -> dict[str, Any]:
         """Host features plus what the engine chose from them."""
         return {"host": self.host.model_dump(mode="json"), "mac": self.host.mac,
-                "root": str(self.config.root), "id_base": self.config.id_base}
+                "root": str(self.config.root), "id_base": self.config.id_base,
+                "quota": self.volumes.describe()}
+
+    # -- images -----------------------------------------------------------------------------
+
+    def import_image(self, path: Path, name: str | None = None, keep_setuid: bool = False,
+                     progress: Progress | None = None) -> images.Image:
+        return self.images.import_path(path, name, keep_setuid, progress)
+
+    def build_base_image(self, name: str = "base",
+                         progress: Progress | None = None) -> images.Image:
+        return self.images.build_base(name, progress)
+
+    def image(self, name: str) -> images.Image:
+        return self.images.get(name)
+
+    def image_users(self) -> dict[str, builtins.list[str]]:
+        """Image name -> handles of the containers made from it."""
+        users_of: dict[str, builtins.list[str]] = {}
+        for record in self.state.all():
+            users_of.setdefault(record.spec.image, []).append(record.handle)
+        return users_of
+
+    def list_images(self) -> builtins.list[tuple[images.Image, builtins.list[str]]]:
+        self.images.get(images.EMBEDDED_NAME)  # the embedded image always exists
+        in_use = self.image_users()
+        return [(image, in_use.get(image.name, [])) for image in self.images.list()]
+
+    def remove_image(self, name: str) -> GcReport:
+        """Refused while a container uses it; layers nothing else needs go with it."""
+        handles = self.image_users().get(name)
+        if handles:
+            raise Conflict(f"image {name} is used by container(s) {', '.join(handles)}; "
+                           "destroy them first")
+        self.images.remove(name)
+        return self.gc_images()
+
+    def gc_images(self) -> GcReport:
+        """Layers stay while a container runs on them, even if its image name moved on."""
+        return self.images.gc(keep=self._layers_in_use())
+
+    def _layers_in_use(self) -> set[str]:
+        keys: set[str] = set()
+        for record in self.state.all():
+            with contextlib.suppress(OSError, ValueError):
+                path = self.layout.container(record.handle) / _LAYERS_FILE
+                keys.update(json.loads(path.read_text()))
+        return keys
+
+    def cleanup(self) -> builtins.list[str]:
+        """Release what no container needs: network leftovers, the idle volume store and its
+        loop device, leftover directories."""
+        live = {record.handle for record in self.state.all()}
+        done = self.network.cleanup(live) + self.volumes.cleanup(live)
+        self.images.clear_builds()
+        for directory in self.layout.containers.iterdir():
+            if directory.name not in live and not self._exists(directory.name):
+                self.volumes.destroy(directory)
+                shutil.rmtree(directory, ignore_errors=True)
+                done.append(f"removed leftover container directory {directory.name}")
+        return done
+
+
+def _file_mount(source: Path, destination: str) -> dict[str, object]:
+    """A generated file shown read-only inside the container."""
+    return {"destination": destination, "type": "bind", "source": str(source),
+            "options": ["rbind", "nosuid", "nodev", "noexec", "ro"]}

@@ -36,6 +36,13 @@ class Layout:
     def container(self, handle: str) -> Path:
         return self.containers / handle
 
+    @property
+    def network_log(self) -> Path:
+        return self.root / "network-log.jsonl"
+
+    def network_files(self, handle: str) -> Path:
+        return self.container(handle) / "net"
+
     def bundle(self, handle: str) -> Path:
         return self.container(handle) / "bundle"
 

@@ -1,5 +1,6 @@
 """The engine's durable record of containers, in sqlite."""
 
+import json
 import sqlite3
 import threading
 import time
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stockade.errors import Conflict, NotFound
-from stockade.spec import ContainerSpec
+from stockade.spec import ContainerSpec, NetworkPolicy, SecurityGroup
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (
@@ -21,7 +22,27 @@ CREATE TABLE IF NOT EXISTS containers (
     created_at  REAL NOT NULL,
     started_at  REAL
 );
+CREATE TABLE IF NOT EXISTS security_groups (
+    name        TEXT PRIMARY KEY,
+    rules       TEXT NOT NULL,
+    digest      TEXT NOT NULL,
+    created_at  REAL NOT NULL
+);
+-- target is a container handle, or '' for a platform default binding
+CREATE TABLE IF NOT EXISTS group_bindings (
+    name    TEXT NOT NULL REFERENCES security_groups (name),
+    target  TEXT NOT NULL,
+    PRIMARY KEY (name, target)
+);
+CREATE TABLE IF NOT EXISTS network_policies (
+    source      TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    protocol    TEXT NOT NULL,
+    port        INTEGER NOT NULL,
+    PRIMARY KEY (source, destination, protocol, port)
+);
 """
+DEFAULT_TARGET = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,97 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+
+    # -- security groups --------------------------------------------------------------------
+
+    def save_group(self, group: SecurityGroup, replace: bool) -> None:
+        rules = json.dumps([r.model_dump(mode="json") for r in group.rules])
+        with self._cursor() as cur:
+            exists = cur.execute("SELECT 1 FROM security_groups WHERE name = ?",
+                                 (group.name,)).fetchone()
+            if exists and not replace:
+                raise Conflict(f"security group {group.name!r} already exists")
+            if not exists and replace:
+                raise NotFound(f"no such security group: {group.name}")
+            cur.execute("INSERT OR REPLACE INTO security_groups VALUES (?,?,?,?)",
+                        (group.name, rules, group.digest, time.time()))
+
+    def group(self, name: str) -> SecurityGroup:
+        with self._cursor() as cur:
+            row = cur.execute("SELECT rules FROM security_groups WHERE name = ?",
+                              (name,)).fetchone()
+        if row is None:
+            raise NotFound(f"no such security group: {name}")
+        return SecurityGroup.model_validate({"name": name, "rules": json.loads(row[0])})
+
+    def group_digest(self, name: str) -> str:
+        with self._cursor() as cur:
+            row = cur.execute("SELECT digest FROM security_groups WHERE name = ?",
+                              (name,)).fetchone()
+        if row is None:
+            raise NotFound(f"no such security group: {name}")
+        return str(row[0])
+
+    def group_summaries(self) -> list[tuple[str, int, list[str]]]:
+        """(name, rule count, bindings) for every group; '' in bindings is the default."""
+        with self._cursor() as cur:
+            groups = cur.execute("SELECT name, json_array_length(rules) FROM security_groups "
+                                 "ORDER BY name").fetchall()
+            binds = cur.execute("SELECT name, target FROM group_bindings").fetchall()
+        return [(str(n), int(c), sorted(str(t) for g, t in binds if g == n)) for n, c in groups]
+
+    def delete_group(self, name: str) -> None:
+        with self._cursor() as cur:
+            cur.execute("DELETE FROM security_groups WHERE name = ?", (name,))
+
+    def bind(self, name: str, target: str) -> None:
+        with self._cursor() as cur:
+            cur.execute("INSERT OR IGNORE INTO group_bindings VALUES (?,?)", (name, target))
+
+    def unbind(self, name: str, target: str) -> bool:
+        with self._cursor() as cur:
+            cur.execute("DELETE FROM group_bindings WHERE name = ? AND target = ?",
+                        (name, target))
+            return cur.rowcount > 0
+
+    def bound(self, target: str) -> list[str]:
+        """Groups bound to a container handle, or to DEFAULT_TARGET, in binding order."""
+        with self._cursor() as cur:
+            rows = cur.execute("SELECT name FROM group_bindings WHERE target = ? "
+                               "ORDER BY rowid", (target,)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def bindings_of_group(self, name: str) -> list[str]:
+        with self._cursor() as cur:
+            rows = cur.execute("SELECT target FROM group_bindings WHERE name = ?",
+                               (name,)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def unbind_target(self, target: str) -> None:
+        with self._cursor() as cur:
+            cur.execute("DELETE FROM group_bindings WHERE target = ?", (target,))
+
+    # -- network policies -------------------------------------------------------------------
+
+    def add_policy(self, policy: NetworkPolicy) -> None:
+        with self._cursor() as cur:
+            cur.execute("INSERT OR IGNORE INTO network_policies VALUES (?,?,?,?)",
+                        (policy.source, policy.destination, policy.protocol, policy.port))
+
+    def remove_policy(self, policy: NetworkPolicy) -> bool:
+        with self._cursor() as cur:
+            cur.execute("DELETE FROM network_policies WHERE source = ? AND destination = ? "
+                        "AND protocol = ? AND port = ?",
+                        (policy.source, policy.destination, policy.protocol, policy.port))
+            return cur.rowcount > 0
+
+    def policies(self, handle: str | None = None) -> list[NetworkPolicy]:
+        query = "SELECT source, destination, protocol, port FROM network_policies"
+        with self._cursor() as cur:
+            rows = (cur.execute(query + " WHERE source = ? OR destination = ?", (handle, handle))
+                    if handle is not None else cur.execute(query)).fetchall()
+        return [NetworkPolicy(source=s, destination=d, protocol=p, port=n)
+                for s, d, p, n in rows]
 
     @staticmethod
     def _record(row: tuple[object, ...]) -> Record:

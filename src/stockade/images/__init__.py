@@ -1,6 +1,9 @@
-"""Images: the store of read-only layers and the embedded default image."""
+"""Images: the store of read-only layers, the embedded default image and the base image."""
 
-from stockade.images.model import Image, ImageConfig
-from stockade.images.store import ImageStore
+from stockade.images.embedded import NAME as EMBEDDED_NAME
+from stockade.images.model import Image, ImageConfig, ImageRecord, Package
+from stockade.images.progress import NoProgress, Progress
+from stockade.images.store import GcReport, ImageStore
 
-__all__ = ["Image", "ImageConfig", "ImageStore"]
+__all__ = ["EMBEDDED_NAME", "GcReport", "Image", "ImageConfig", "ImageRecord", "ImageStore",
+           "NoProgress", "Package", "Progress"]

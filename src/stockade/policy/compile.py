@@ -11,7 +11,7 @@ from stockade.spec import ContainerSpec
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-APPARMOR_PROFILE = "stockade-default"
+APPARMOR_PROFILE = "stockade-default"  # runtime/profiles/stockade-default
 _NAMESPACES = ("pid", "network", "ipc", "uts", "mount", "user", "cgroup")
 
 
@@ -64,7 +64,7 @@ def _process(
         "noNewPrivileges": True,
         "oomScoreAdj": resources.CONTAINER_OOM_SCORE_ADJ,
     }
-    if host.apparmor.available:
+    if host.apparmor.available and not spec.unsafe.disable_mac:
         process["apparmorProfile"] = APPARMOR_PROFILE
     return process
 

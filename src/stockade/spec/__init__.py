@@ -13,8 +13,16 @@ from stockade.spec.container import (
     ProcessSpec,
     UnsafeOptions,
 )
-from stockade.spec.info import ContainerInfo, LimitsInfo, State
-from stockade.spec.sizes import format_size, parse_size
+from stockade.spec.info import ContainerInfo, DiskInfo, LimitsInfo, State
+from stockade.spec.network import (
+    EgressRule,
+    NetworkPolicy,
+    SecurityGroup,
+    parse_destination,
+    parse_ports,
+    parse_rules,
+)
+from stockade.spec.sizes import format_size, human_size, parse_size
 
 __all__ = [
     "ADDABLE_CAPABILITIES",
@@ -25,12 +33,20 @@ __all__ = [
     "BindMount",
     "ContainerInfo",
     "ContainerSpec",
+    "DiskInfo",
+    "EgressRule",
     "Limits",
     "LimitsInfo",
+    "NetworkPolicy",
     "PortMapping",
     "ProcessSpec",
+    "SecurityGroup",
     "State",
     "UnsafeOptions",
     "format_size",
+    "human_size",
+    "parse_destination",
+    "parse_ports",
+    "parse_rules",
     "parse_size",
 ]

@@ -16,6 +16,14 @@ class LimitsInfo(BaseModel):
     disk_bytes: int
 
 
+class DiskInfo(BaseModel):
+    """The writable layer's use against its quota; used is None when it cannot be read."""
+
+    used_bytes: int | None
+    limit_bytes: int
+    backend: str
+
+
 class ContainerInfo(BaseModel):
     """The inspect contract: scripts rely on these field names."""
 
@@ -34,3 +42,4 @@ class ContainerInfo(BaseModel):
     finished_at: float | None = None
     exit_code: int | None = None
     oom_killed: bool = False
+    disk: DiskInfo | None = None

@@ -32,3 +32,12 @@ def format_size(value: int) -> str:
         if value >= scale and value % scale == 0:
             return f"{value // scale}{unit}"
     return str(value)
+
+
+def human_size(value: int) -> str:
+    """A rounded, readable size for people: 104867822 -> '100.0M'."""
+    for unit in ("T", "G", "M", "K"):
+        scale = _UNITS[unit]
+        if value >= scale:
+            return f"{value / scale:.1f}{unit}"
+    return f"{value}B"

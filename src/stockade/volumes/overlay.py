@@ -1,51 +1,43 @@
 """A container's root filesystem: read-only image layers under a private writable layer."""
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from stockade.volumes.mounts import is_mountpoint, mount, unmount
+from stockade.linux.mounts import MS_NODEV, is_mountpoint, mount, unmount
 
 
 @dataclass(frozen=True)
 class RootFs:
-    """Where one container's overlay pieces live."""
+    """Where one container's overlay pieces live; upper and work sit in the writable layer."""
 
     directory: Path
+    writable: Path
 
     @property
     def upper(self) -> Path:
-        return self.directory / "upper"
+        return self.writable / "upper"
 
     @property
     def work(self) -> Path:
-        return self.directory / "work"
+        return self.writable / "work"
 
     @property
     def merged(self) -> Path:
         return self.directory / "rootfs"
 
 
-def create(directory: Path, layers: tuple[Path, ...], owner: int) -> RootFs:
-    """Mount the overlay; `owner` is the host uid/gid of container root."""
-    fs = RootFs(directory)
-    for path in (fs.upper, fs.work, fs.merged):
-        path.mkdir(parents=True, exist_ok=True)
-    os.chown(fs.upper, owner, owner)
-    os.chown(fs.work, owner, owner)
+def mount_overlay(fs: RootFs, layers: tuple[Path, ...]) -> None:
+    """Mount the overlay; upper and work must already exist on the writable layer."""
+    fs.merged.mkdir(exist_ok=True)
     lower = ":".join(str(p) for p in reversed(layers))  # overlay lists the top layer first
     options = f"lowerdir={lower},upperdir={fs.upper},workdir={fs.work}"
-    mount("overlay", fs.merged, "overlay", 0, options)
-    return fs
+    mount("overlay", fs.merged, "overlay", MS_NODEV, options)
 
 
-def destroy(directory: Path) -> None:
-    """Unmount and remove; safe on half-created and already-removed state."""
-    fs = RootFs(directory)
-    if is_mountpoint(fs.merged):
-        unmount(fs.merged)
-    if is_mountpoint(fs.merged):
-        raise OSError(f"{fs.merged} is still mounted; refusing to remove through it")
-    for path in (fs.merged, fs.upper, fs.work):
-        shutil.rmtree(path, ignore_errors=True)
+def unmount_overlay(directory: Path) -> None:
+    """Safe when nothing is mounted; refuses to leave a mount behind silently."""
+    merged = directory / "rootfs"
+    if is_mountpoint(merged):
+        unmount(merged)
+    if is_mountpoint(merged):
+        raise OSError(f"{merged} is still mounted")

@@ -1,0 +1,1 @@
+"""Small benchmarks; run one with `python -m bench.<name>`."""

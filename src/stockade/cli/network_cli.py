@@ -1,0 +1,173 @@
+"""Network commands: net-in, security-group, network-policy, network-log, cleanup."""
+
+import signal
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.table import Table
+
+from stockade.cli import render
+from stockade.cli.session import open_engine
+from stockade.engine import Engine
+from stockade.errors import InvalidSpec
+from stockade.spec import NetworkPolicy, parse_rules
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Protocol = Annotated[str, typer.Option("--protocol", help="tcp or udp.")]
+
+
+def _protocol(value: str) -> Literal["tcp", "udp"]:
+    if value not in ("tcp", "udp"):
+        raise InvalidSpec(f"--protocol {value!r}: use tcp or udp")
+    return "tcp" if value == "tcp" else "udp"
+
+
+def _read_rules(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InvalidSpec(f"cannot read rules file {path}: {exc.strerror}") from exc
+    return parse_rules(text)
+
+
+def _target(container: str | None, default: bool) -> str | None:
+    if (container is None) == (not default):
+        raise InvalidSpec("give exactly one of --container HANDLE or --default")
+    return container
+
+
+def _table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> Table:
+    table = Table(*headers, box=None, header_style="bold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+commands = typer.Typer()  # top-level commands, merged into the main app
+groups = typer.Typer(no_args_is_help=True, help="Egress security groups.")
+policies = typer.Typer(no_args_is_help=True, help="Container-to-container policy.")
+
+
+def _engine(ctx: typer.Context) -> Engine:
+    return open_engine(ctx.obj)
+
+
+
+@commands.command("net-in")
+def net_in(ctx: typer.Context, handle: str,
+           host_port: Annotated[int, typer.Option("--host-port", help="0 picks one.")],
+           container_port: Annotated[int, typer.Option("--container-port")],
+           protocol: Protocol = "tcp", json_: JsonFlag = False) -> None:
+    """Publish a container port on the host."""
+    info = _engine(ctx).net_in(handle, host_port, container_port, _protocol(protocol))
+    if json_:
+        render.emit_json([p.model_dump(mode="json") for p in info.ports])
+        return
+    for port in info.ports:
+        print(f"{port.host_port}:{port.container_port}/{port.protocol}")
+
+Rules = Annotated[Path, typer.Option("--rules", help="JSON file: a list of rules.")]
+Container = Annotated[str | None, typer.Option("--container", help="Container handle.")]
+Default = Annotated[bool, typer.Option("--default", help="Every container (platform).")]
+
+@groups.command("create")
+def group_create(ctx: typer.Context, name: str, rules: Rules) -> None:
+    """Create a security group from a rules file."""
+    group = _engine(ctx).net.create_group(name, _read_rules(rules))
+    print(f"{group.name} ({len(group.rules)} rules)")
+
+@groups.command("update")
+def group_update(ctx: typer.Context, name: str, rules: Rules) -> None:
+    """Replace a group's rules; running containers follow at once."""
+    group = _engine(ctx).net.update_group(name, _read_rules(rules))
+    print(f"{group.name} ({len(group.rules)} rules)")
+
+@groups.command("bind")
+def group_bind(ctx: typer.Context, name: str, container: Container = None,
+               default: Default = False) -> None:
+    """Bind a group to one container or to every container."""
+    _engine(ctx).net.bind(name, _target(container, default))
+
+@groups.command("unbind")
+def group_unbind(ctx: typer.Context, name: str, container: Container = None,
+                 default: Default = False) -> None:
+    """Undo a binding."""
+    _engine(ctx).net.unbind(name, _target(container, default))
+
+@groups.command("ls")
+def group_ls(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """List groups and where they are bound."""
+    items = _engine(ctx).net.list_groups()
+    if json_:
+        render.emit_json(items)
+        return
+    rows = [(i["name"], str(i["rules"]), "yes" if i["default"] else "",
+             ", ".join(i["containers"])) for i in items]
+    render.print_table(_table(("NAME", "RULES", "DEFAULT", "CONTAINERS"), rows))
+
+@groups.command("show")
+def group_show(ctx: typer.Context, name: str, json_: JsonFlag = False) -> None:
+    """Print a group's rules (the rules-file format)."""
+    group = _engine(ctx).net.show_group(name)
+    rules = [r.model_dump(mode="json", exclude_defaults=True) for r in group.rules]
+    if json_:
+        render.emit_json(rules)
+        return
+    rows = [(r.protocol, ",".join(r.destinations), r.ports or "",
+             "" if r.icmp_type is None else f"{r.icmp_type}/{r.icmp_code or 'any'}",
+             "yes" if r.log else "") for r in group.rules]
+    render.print_table(_table(("PROTOCOL", "DESTINATIONS", "PORTS", "ICMP", "LOG"), rows))
+
+@groups.command("rm")
+def group_rm(ctx: typer.Context, name: str) -> None:
+    """Remove an unbound group."""
+    _engine(ctx).net.remove_group(name)
+
+Port = Annotated[int, typer.Option("--port", help="Destination port.")]
+
+@policies.command("allow")
+def policy_allow(ctx: typer.Context, source: str, destination: str, port: Port,
+                 protocol: Protocol = "tcp") -> None:
+    """Let SOURCE open connections to DESTINATION on one port (one direction)."""
+    _engine(ctx).net.allow(NetworkPolicy(source=source, destination=destination,
+                                           port=port, protocol=_protocol(protocol)))
+
+@policies.command("deny")
+def policy_deny(ctx: typer.Context, source: str, destination: str, port: Port,
+                protocol: Protocol = "tcp") -> None:
+    """Withdraw an allow."""
+    _engine(ctx).net.deny(NetworkPolicy(source=source, destination=destination,
+                                          port=port, protocol=_protocol(protocol)))
+
+@policies.command("ls")
+def policy_ls(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """List container-to-container allowances."""
+    items = _engine(ctx).net.policies()
+    if json_:
+        render.emit_json(items)
+        return
+    rows = [(p.source, p.destination, p.protocol, str(p.port)) for p in items]
+    render.print_table(_table(("SOURCE", "DESTINATION", "PROTOCOL", "PORT"), rows))
+
+@commands.command("network-log")
+def network_log(ctx: typer.Context, duration: Annotated[float | None, typer.Option(
+        "--duration", help="Stop after this many seconds (default: until Ctrl-C).")]
+                = None) -> None:
+    """Record logged and denied packets into <root>/network-log.jsonl."""
+    engine = _engine(ctx)
+    reader = engine.network_log_reader()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if duration is not None:
+        threading.Timer(duration, stop.set).start()
+    try:
+        count = reader.run(stop)
+    except KeyboardInterrupt:
+        count = 0
+    finally:
+        stop.set()
+        reader.close()
+    print(f"{count} records written to {engine.layout.network_log}")

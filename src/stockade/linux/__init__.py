@@ -1,0 +1,1 @@
+"""Thin wrappers over Linux system calls shared by more than one subsystem."""

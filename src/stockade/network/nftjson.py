@@ -1,0 +1,326 @@
+"""Compile stockade's network state into nftables JSON commands; pure, no side effects.
+
+Layout of the one stockade-owned table (family inet):
+  sets/maps   containers (addresses), egress_of (address -> verdict: jump c_<addr>),
+              portmap_addr/_port (proto . host port -> address, port),
+              c2c (src . dst . proto . port)
+  base chains prerouting/output_nat (DNAT through portmap), postrouting (masquerade),
+              forward/input (from the bridge -> from_container, to it -> to_container),
+              output (host -> containers: to_container)
+  per container   c_<addr>: network policy, then the scope's defaults chain and bound groups,
+              then a rate-limited log and drop
+  per group   g_<scope>_<name> with interval sets per protocol (logged and not)
+  per scope   d_<scope>: jumps to the groups bound as platform defaults
+"""
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stockade.network.intervals import Box, disjoint
+from stockade.spec.network import EgressRule, SecurityGroup
+
+Command = dict[str, Any]
+Expr = Any
+
+ALLOW_PREFIX = "stk:A:"
+DENY_PREFIX = "stk:D"
+GROUP_KINDS = ("tcp", "udp", "icmp", "all")
+_SET_TYPES = {
+    "tcp": ["ipv4_addr", "inet_service"],
+    "udp": ["ipv4_addr", "inet_service"],
+    "icmp": ["ipv4_addr", "icmp_type", "icmp_code"],
+    "all": "ipv4_addr",
+}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The host-wide names and knobs every compiled command refers to."""
+
+    table: str
+    bridge: str
+    log_group: int
+    deny_log_per_second: int = 10
+
+
+def _ip(value: int) -> str:
+    return str(ipaddress.IPv4Address(value))
+
+
+def addr_hex(address: str) -> str:
+    return f"{int(ipaddress.IPv4Address(address)):08x}"
+
+
+def container_chain(address: str) -> str:
+    return f"c_{addr_hex(address)}"
+
+
+def group_chain(scope_tag: str, name: str) -> str:
+    return f"g_{scope_tag}_{name}"
+
+
+def defaults_chain(scope_tag: str) -> str:
+    return f"d_{scope_tag}"
+
+
+def group_set(scope_tag: str, name: str, kind: str, logged: bool) -> str:
+    return f"{group_chain(scope_tag, name)}_{kind}" + ("_log" if logged else "")
+
+
+# -- expression helpers -----------------------------------------------------------------
+
+def _meta(key: str) -> Expr:
+    return {"meta": {"key": key}}
+
+
+def _payload(protocol: str, field: str) -> Expr:
+    return {"payload": {"protocol": protocol, "field": field}}
+
+
+def _match(left: Expr, right: Expr, op: str = "==") -> Expr:
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+def _range(low: int, high: int, as_ip: bool = False) -> Expr:
+    fmt = _ip if as_ip else (lambda v: v)
+    return fmt(low) if low == high else {"range": [fmt(low), fmt(high)]}
+
+
+def _rule(spec: TableSpec, chain: str, *expr: Expr) -> Command:
+    return {"add": {"rule": {"family": "inet", "table": spec.table, "chain": chain,
+                             "expr": list(expr)}}}
+
+
+def _obj(spec: TableSpec, kind: str, name: str, **extra: Any) -> dict[str, Any]:
+    return {kind: {"family": "inet", "table": spec.table, "name": name, **extra}}
+
+
+def _log(spec: TableSpec, prefix: str) -> Expr:
+    return {"log": {"prefix": prefix, "group": spec.log_group}}
+
+
+ACCEPT: Expr = {"accept": None}
+DROP: Expr = {"drop": None}
+CT_ESTABLISHED = _match({"ct": {"key": "state"}}, ["established", "related"], "in")
+CT_INVALID = _match({"ct": {"key": "state"}}, "invalid", "in")
+TH_DPORT = _payload("th", "dport")
+_FLOW_KEY = {"concat": [_payload("ip", "saddr"), _payload("ip", "daddr"), _meta("l4proto"),
+                        TH_DPORT]}
+
+
+# -- the table --------------------------------------------------------------------------
+
+def _base_chain(spec: TableSpec, name: str, kind: str, hook: str, prio: int) -> Command:
+    return {"add": _obj(spec, "chain", name, type=kind, hook=hook, prio=prio, policy="accept")}
+
+
+def table_commands(spec: TableSpec) -> list[Command]:
+    """Create the whole table with its shared sets and base chains, in one batch."""
+    bridge_in = _match(_meta("iifname"), spec.bridge)
+    bridge_out = _match(_meta("oifname"), spec.bridge)
+    published = {"concat": [_meta("l4proto"), TH_DPORT]}
+    dnat = {"dnat": {"family": "ip",
+                     "addr": {"map": {"key": published, "data": "@portmap_addr"}},
+                     "port": {"map": {"key": published, "data": "@portmap_port"}}}}
+    local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
+    return [
+        {"add": {"table": {"family": "inet", "name": spec.table}}},
+        {"add": _obj(spec, "set", "containers", type="ipv4_addr")},
+        {"add": _obj(spec, "map", "egress_of", type="ipv4_addr", map="verdict")},
+        # libnftables 1.0.6 cannot declare concatenated map data in JSON: two maps instead
+        {"add": _obj(spec, "map", "portmap_addr", type=["inet_proto", "inet_service"],
+                     map="ipv4_addr")},
+        {"add": _obj(spec, "map", "portmap_port", type=["inet_proto", "inet_service"],
+                     map="inet_service")},
+        {"add": _obj(spec, "set", "c2c",
+                     type=["ipv4_addr", "ipv4_addr", "inet_proto", "inet_service"])},
+        _base_chain(spec, "prerouting", "nat", "prerouting", -100),
+        _base_chain(spec, "output_nat", "nat", "output", -100),
+        _base_chain(spec, "postrouting", "nat", "postrouting", 100),
+        _base_chain(spec, "forward", "filter", "forward", 0),
+        _base_chain(spec, "input", "filter", "input", 0),
+        _base_chain(spec, "output", "filter", "output", 0),
+        {"add": _obj(spec, "chain", "from_container")},
+        {"add": _obj(spec, "chain", "to_container")},
+        # published ports: from other interfaces and from the host itself, never hairpin
+        _rule(spec, "prerouting", _match(_meta("iifname"), spec.bridge, "!="), local, dnat),
+        _rule(spec, "output_nat", local, dnat),
+        # a loopback source cannot be answered from inside; the gateway stands in for it
+        _rule(spec, "postrouting", bridge_out,
+              _match(_payload("ip", "saddr"), {"prefix": {"addr": "127.0.0.0", "len": 8}}),
+              {"masquerade": None}),
+        _rule(spec, "postrouting", _match(_payload("ip", "saddr"), "@containers"),
+              _match(_meta("oifname"), spec.bridge, "!="), {"masquerade": None}),
+        _rule(spec, "forward", bridge_in, {"jump": {"target": "from_container"}}),
+        _rule(spec, "forward", bridge_out, {"jump": {"target": "to_container"}}),
+        _rule(spec, "input", bridge_in, {"jump": {"target": "from_container"}}),
+        _rule(spec, "output", bridge_out, {"jump": {"target": "to_container"}}),
+        _rule(spec, "from_container", CT_ESTABLISHED, ACCEPT),
+        _rule(spec, "from_container", CT_INVALID, DROP),
+        _rule(spec, "from_container", {"vmap": {"key": _payload("ip", "saddr"),
+                                                "data": "@egress_of"}}),
+        _rule(spec, "from_container", DROP),  # a source no container owns: spoofed
+        _rule(spec, "to_container", CT_ESTABLISHED, ACCEPT),
+        _rule(spec, "to_container", _match({"ct": {"key": "status"}}, "dnat", "in"), ACCEPT),
+        _rule(spec, "to_container", DROP),
+    ]
+
+
+def delete_table(spec: TableSpec) -> list[Command]:
+    return [{"delete": {"table": {"family": "inet", "name": spec.table}}}]
+
+
+# -- security groups --------------------------------------------------------------------
+
+def _rule_boxes(rule: EgressRule) -> tuple[str, list[Box]]:
+    dests = rule.destination_intervals()
+    if rule.protocol in ("tcp", "udp"):
+        return rule.protocol, [(d, p) for d in dests for p in rule.port_intervals()]
+    if rule.protocol == "icmp":
+        types, codes = rule.icmp_intervals()
+        return "icmp", [(d, types, codes) for d in dests]
+    return "all", [(d,) for d in dests]
+
+
+def group_boxes(group: SecurityGroup) -> dict[tuple[str, bool], list[Box]]:
+    """(kind, logged) -> disjoint boxes; logged allowances are kept apart so they log."""
+    raw: dict[tuple[str, bool], list[Box]] = {(k, lg): [] for k in GROUP_KINDS
+                                               for lg in (False, True)}
+    for rule in group.rules:
+        kind, boxes = _rule_boxes(rule)
+        raw[(kind, rule.log)].extend(boxes)
+    return {key: disjoint(boxes) for key, boxes in raw.items()}
+
+
+def _element(kind: str, box: Box) -> Expr:
+    address = _range(*box[0], as_ip=True)
+    if kind == "all":
+        return address
+    return {"concat": [address, *(_range(*iv) for iv in box[1:])]}
+
+
+def _group_match(kind: str, set_name: str) -> list[Expr]:
+    daddr = _payload("ip", "daddr")
+    if kind in ("tcp", "udp"):
+        return [_match(_meta("l4proto"), kind),
+                _match({"concat": [daddr, TH_DPORT]}, f"@{set_name}")]
+    if kind == "icmp":
+        key = {"concat": [daddr, _payload("icmp", "type"), _payload("icmp", "code")]}
+        return [_match(_meta("l4proto"), "icmp"), _match(key, f"@{set_name}")]
+    return [_match(daddr, f"@{set_name}")]
+
+
+def group_commands(spec: TableSpec, scope_tag: str, group: SecurityGroup) -> list[Command]:
+    """Install or replace a group in place: containers jumping to it see the change at once."""
+    chain = group_chain(scope_tag, group.name)
+    commands: list[Command] = [{"add": _obj(spec, "chain", chain)},
+                               {"flush": _obj(spec, "chain", chain)}]
+    rules: list[Command] = []
+    for (kind, logged), boxes in sorted(group_boxes(group).items(), key=_logged_first):
+        name = group_set(scope_tag, group.name, kind, logged)
+        commands += [{"add": _obj(spec, "set", name, type=_SET_TYPES[kind], flags=["interval"])},
+                     {"flush": _obj(spec, "set", name)}]
+        if not boxes:
+            continue
+        commands.append({"add": {"element": {"family": "inet", "table": spec.table,
+                                             "name": name,
+                                             "elem": [_element(kind, b) for b in boxes]}}})
+        verdict = [_log(spec, ALLOW_PREFIX + group.name), ACCEPT] if logged else [ACCEPT]
+        rules.append(_rule(spec, chain, *_group_match(kind, name), *verdict))
+    return commands + rules
+
+
+def _logged_first(item: tuple[tuple[str, bool], list[Box]]) -> tuple[bool, int]:
+    (kind, logged), _ = item
+    return (not logged, GROUP_KINDS.index(kind))
+
+
+def delete_group_commands(spec: TableSpec, scope_tag: str, name: str) -> list[Command]:
+    commands: list[Command] = [{"delete": _obj(spec, "chain", group_chain(scope_tag, name))}]
+    for kind in GROUP_KINDS:
+        for logged in (False, True):
+            set_name = group_set(scope_tag, name, kind, logged)
+            commands.append({"delete": _obj(spec, "set", set_name)})
+    return commands
+
+
+def defaults_commands(spec: TableSpec, scope_tag: str, groups: Sequence[str]) -> list[Command]:
+    """The scope's platform-default groups, rewritten atomically."""
+    chain = defaults_chain(scope_tag)
+    return [{"add": _obj(spec, "chain", chain)}, {"flush": _obj(spec, "chain", chain)},
+            *(_rule(spec, chain, {"jump": {"target": group_chain(scope_tag, g)}})
+              for g in groups)]
+
+
+# -- containers ---------------------------------------------------------------------------
+
+def container_rules(spec: TableSpec, address: str, scope_tag: str,
+                    groups: Sequence[str]) -> list[Command]:
+    """The container's egress chain body: policy, defaults, own groups, logged deny."""
+    chain = container_chain(address)
+    to_container = _match(_payload("ip", "daddr"), "@containers")
+    not_container = _match(_payload("ip", "daddr"), "@containers", "!=")
+    limit = {"limit": {"rate": spec.deny_log_per_second,
+                       "burst": spec.deny_log_per_second * 2, "per": "second"}}
+    return [
+        {"add": _obj(spec, "chain", chain)},
+        {"flush": _obj(spec, "chain", chain)},
+        _rule(spec, chain, to_container, _match(_FLOW_KEY, "@c2c"), ACCEPT),
+        _rule(spec, chain, not_container, {"jump": {"target": defaults_chain(scope_tag)}}),
+        *(_rule(spec, chain, not_container, {"jump": {"target": group_chain(scope_tag, g)}})
+          for g in groups),
+        _rule(spec, chain, limit, _log(spec, DENY_PREFIX)),
+        _rule(spec, chain, DROP),
+    ]
+
+
+def _element_cmd(verb: str, spec: TableSpec, name: str, elems: list[Expr]) -> Command:
+    return {verb: {"element": {"family": "inet", "table": spec.table, "name": name,
+                               "elem": elems}}}
+
+
+def attach_commands(spec: TableSpec, address: str, scope_tag: str, groups: Sequence[str],
+                    ports: Iterable[tuple[str, int, int]]) -> list[Command]:
+    """Everything one container adds: its chain, its address, its published ports."""
+    commands = container_rules(spec, address, scope_tag, groups)
+    commands.append(_element_cmd("add", spec, "containers", [address]))
+    commands.append(_element_cmd("add", spec, "egress_of",
+                                 [[address, {"jump": {"target": container_chain(address)}}]]))
+    commands += portmap_commands("add", spec, address, ports)
+    return commands
+
+
+def portmap_commands(verb: str, spec: TableSpec, address: str,
+                     ports: Iterable[tuple[str, int, int]]) -> list[Command]:
+    """(protocol, host port, container port) mappings added to or deleted from portmap."""
+    keys = [{"concat": [proto, host]} for proto, host, _ in ports]
+    if not keys:
+        return []
+    if verb == "delete":  # deleting map elements names keys only
+        return [_element_cmd("delete", spec, name, keys)
+                for name in ("portmap_addr", "portmap_port")]
+    inner = [port for _, _, port in ports]
+    return [_element_cmd(verb, spec, "portmap_addr", [[k, address] for k in keys]),
+            _element_cmd(verb, spec, "portmap_port", [[k, p] for k, p in zip(keys, inner,
+                                                                             strict=True)])]
+
+
+def detach_commands(spec: TableSpec, address: str,
+                    ports: Iterable[tuple[str, int, int]]) -> list[Command]:
+    """Undo attach_commands: unhook the address first so the chain has no references."""
+    return [
+        _element_cmd("delete", spec, "egress_of", [address]),
+        _element_cmd("delete", spec, "containers", [address]),
+        *portmap_commands("delete", spec, address, ports),
+        {"delete": _obj(spec, "chain", container_chain(address))},
+    ]
+
+
+def flow_element(source: str, destination: str, protocol: str, port: int) -> Expr:
+    return {"concat": [source, destination, protocol, port]}
+
+
+def flow_commands(verb: str, spec: TableSpec, flows: Sequence[Expr]) -> list[Command]:
+    return [_element_cmd(verb, spec, "c2c", list(flows))] if flows else []

@@ -1,0 +1,89 @@
+"""Run real containers from tests on a private root, and prove nothing was left behind."""
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from stockade.engine import Engine, EngineConfig
+from stockade.host import probe
+from stockade.linux import loopdev
+from stockade.linux.mounts import mounts_under
+from stockade.runtime.runc import Stdio
+from stockade.spec import ContainerSpec
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def handle(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@contextlib.contextmanager
+def private_engine(backend: str = "auto", **settings: object) -> Iterator[Engine]:
+    """An engine on /tmp/stockade-test-*; everything it made is removed, then checked."""
+    tag = uuid.uuid4().hex[:10]
+    root = Path(f"/tmp/stockade-test-{tag}")
+    config = EngineConfig.model_validate({"root": root, "cgroup_parent": f"stockade-test-{tag}",
+                                          "quota_backend": backend, **settings})
+    engine = Engine(config, probe())
+    try:
+        yield engine
+    finally:
+        try:
+            for info in engine.list():
+                with contextlib.suppress(Exception):
+                    engine.destroy(info.handle)
+            engine.cleanup()
+            engine.close()
+            assert_no_leaks(root, config.cgroup_parent)
+        finally:
+            for point in mounts_under(root):
+                with contextlib.suppress(OSError):
+                    os.system(f"umount -l '{point}'")  # last resort after a failed check
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def leaks(root: Path, cgroup_parent: str) -> list[str]:
+    """Mounts, loop devices, cgroups and processes that still refer to this root.
+
+    `cgroup_parent` may be "parent/handle" when the parent is shared with others."""
+    found = [f"mount {p}" for p in mounts_under(root)]
+    found += [f"loop device {d}" for d in loopdev.devices_backed_by(root)]
+    found += [f"cgroup {p}" for p in CGROUP_ROOT.glob(f"*/{cgroup_parent}") if p.exists()]
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if str(root).encode() in (proc / "cmdline").read_bytes():
+                found.append(f"process {proc.name}")
+    return found
+
+
+def assert_no_leaks(root: Path, cgroup_parent: str) -> None:
+    left = leaks(root, cgroup_parent)
+    assert not left, f"left behind: {left}"
+
+
+def run(engine: Engine, spec: ContainerSpec, keep: bool = False) -> tuple[int, str]:
+    """Create, start and wait; (exit code, stdout+stderr). Destroyed unless `keep`."""
+    read_end, write_end = os.pipe()
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        try:
+            engine.create(spec, Stdio(null, write_end, write_end))
+        finally:
+            os.close(write_end)
+            os.close(null)
+        engine.start(spec.handle)
+        chunks = []
+        while chunk := os.read(read_end, 65536):
+            chunks.append(chunk)
+        status = engine.wait(spec.handle, timeout=120)
+        assert status is not None, "container did not finish"
+        return status.exit_code, b"".join(chunks).decode(errors="replace")
+    finally:
+        os.close(read_end)
+        if not keep:
+            with contextlib.suppress(Exception):
+                engine.destroy(spec.handle)

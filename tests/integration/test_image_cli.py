@@ -1,0 +1,78 @@
+"""The image commands, info and cleanup as a user runs them (JSON for the assertions)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.containerkit import assert_no_leaks
+from tests.imagekit import sample_image, write_docker_archive
+
+pytestmark = pytest.mark.integration
+SRC = Path(__file__).resolve().parents[2] / "src"
+HANDLE = f"cli-{uuid.uuid4().hex[:10]}"  # the CLI's cgroup parent is shared: check ours only
+
+
+@pytest.fixture
+def root() -> Iterator[Path]:
+    path = Path(f"/tmp/stockade-test-{uuid.uuid4().hex[:10]}")
+    try:
+        yield path
+    finally:
+        cli(path, "cleanup", check=False)
+        try:
+            assert_no_leaks(path, f"stockade/{HANDLE}")
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run([sys.executable, "-c", "from stockade.cli.main import main; main()",
+                           "--root", str(root), *args], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_import_ls_inspect_rm(root: Path) -> None:
+    archive = write_docker_archive(sample_image(), root.with_name(root.name + ".tar"))
+    try:
+        out = json.loads(cli(root, "image", "import", str(archive), "--json").stdout)
+    finally:
+        archive.unlink()
+    assert out["name"] == "test/docker:1"
+    listed = json.loads(cli(root, "image", "ls", "--json").stdout)
+    assert {i["name"] for i in listed} == {"busybox", "test/docker:1"}
+    assert all(i["in_use"] == [] for i in listed)
+    shown = json.loads(cli(root, "image", "inspect", "test/docker:1", "--json").stdout)
+    assert shown["config"]["working_dir"] == "/app"
+    assert "test/docker:1 removed; 2 layers freed" in cli(root, "image", "rm",
+                                                          "test/docker:1").stdout
+    missing = cli(root, "image", "rm", "test/docker:1", check=False)
+    assert missing.returncode == 125 and "no such image" in missing.stderr
+
+
+def test_bad_input_is_one_clear_line(root: Path) -> None:
+    bad = cli(root, "image", "import", "/nonexistent/image.tar", check=False)
+    assert bad.returncode == 125
+    assert bad.stderr.strip().count("\n") == 0 and "no such file" in bad.stderr
+    disk = cli(root, "run", "--disk", "lots", "--", "true", check=False)
+    assert disk.returncode == 125 and "malformed size" in disk.stderr
+
+
+def test_run_with_disk_and_info(root: Path) -> None:
+    info = json.loads(cli(root, "info", "--json").stdout)
+    assert info["quota"]["active"] in ("btrfs", "loop", "xfs")
+    assert info["quota"]["reason"]
+    done = cli(root, "run", "--rm", "--name", HANDLE, "--disk", "16M", "--", "sh", "-c",
+               "dd if=/dev/zero of=/tmp/f bs=1M count=64 2>&1; echo done", check=False)
+    assert "Disk quota exceeded" in done.stdout or "No space left" in done.stdout, done
+    assert json.loads(cli(root, "cleanup", "--json").stdout) == []
