@@ -14,8 +14,8 @@ import pytest
 
 from stockade.engine import Engine
 from stockade.errors import StockadeError
+from stockade.spec import EgressRule
 from stockade.verify import Report, runner, verify_container, verify_new
-from stockade.verify.model import Status
 from tests import leaks
 from tests.conftest import STATE_BASE
 from tests.integration.helpers import exec_capture, run, start_detached
@@ -39,8 +39,9 @@ def _failures(report: Report) -> dict[str, str]:
 def test_a_default_container_verifies_and_is_destroyed(engine: Engine) -> None:
     report = verify_new(engine)
     assert report.passed, _failures(report)
-    gaps = {c.id for c in report.checks if c.status == Status.GAP}
-    assert gaps == {"disk", "battery.24"}  # no quota on this build yet, said plainly
+    assert report.counts["gap"] == 0  # quota and egress are both proven, not assumed
+    checks = {c.id: c.observed for c in report.checks}
+    assert "quota" in checks["disk"] and "ETIMEDOUT" in checks["network.egress"]
     assert engine.list() == []
 
 
@@ -61,6 +62,19 @@ def test_a_weakened_container_fails_exactly_the_matching_rows(
     assert set(_failures(report)) == rows, _failures(report)
     assert report.unsafe and all(f"unsafe: {u}" in engine.inspect(name).events
                                  for u in report.unsafe)
+
+
+def test_egress_opened_by_a_security_group_fails_the_egress_rows(engine: Engine) -> None:
+    gateway = str(engine.config.network.gateway)
+    engine.net.create_group("verify-open", [EgressRule(protocol="tcp", destinations=[gateway])])
+    try:
+        name = start_detached(engine, ["sleep", "300"], security_groups=["verify-open"])
+        report = verify_container(engine, name)
+        assert set(_failures(report)) == {"network.egress", "battery.26"}
+        assert "NOT STOPPED" in _failures(report)["network.egress"]
+        engine.destroy(name)
+    finally:
+        engine.net.remove_group("verify-open")
 
 
 def _traces(engine: Engine, name: str) -> tuple[str, frozenset[str]]:
@@ -150,8 +164,8 @@ def test_cli_verify_json_and_strict(cli: Cli) -> None:
     data = json.loads(cli("verify", "--json").stdout)
     assert data["passed"] is True and data["counts"]["fail"] == 0
     strict = cli("verify", "--strict", "--json")
-    assert strict.returncode == 1  # the disk quota is not enforced yet
-    assert json.loads(strict.stdout)["counts"]["gap"] == 2
+    assert strict.returncode == 0  # every layer is enforced: no gap to be strict about
+    assert json.loads(strict.stdout)["counts"]["gap"] == 0
 
 
 def test_cli_verify_of_a_weakened_container_exits_1(cli: Cli) -> None:

@@ -38,6 +38,15 @@ def test_a_default_container_passes_everything_but_the_quota_it_does_not_have_ye
     assert result["disk"] == result["battery.24"] == Status.GAP
 
 
+def test_a_networked_container_with_a_quota_passes_with_no_gap() -> None:
+    facts = probe("network")  # eth0, a default route, the connect to verify's listener
+    host = host_facts(facts, disk=DiskFacts(backend="btrfs", limit_bytes=1 << 30),
+                      network=NetworkFacts(ip="10.254.0.2", egress_targets=("10.254.0.1:1",)))
+    result = statuses(evidence(facts=facts, host=host))
+    assert set(result.values()) == {Status.PASS}
+    assert "ETIMEDOUT" in by_id(evidence(facts=facts, host=host), "network.egress").observed
+
+
 def test_every_layer_and_every_battery_row_is_reported() -> None:
     ids = set(statuses(evidence()))
     assert {f"namespace.{k}" for k in ("pid", "net", "ipc", "uts", "mnt", "user", "cgroup")} \

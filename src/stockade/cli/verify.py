@@ -15,7 +15,7 @@ def verify(
              "and destroyed.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     strict: Annotated[bool, typer.Option(
-        "--strict", help="Also fail on layers this build does not enforce yet.")] = False,
+        "--strict", help="Also fail on layers that are not enforced here.")] = False,
 ) -> None:
     """Prove every hardening layer from inside; exit 0 only if every check passes."""
     options: Options = ctx.obj

@@ -290,7 +290,7 @@ def disk(ev: Evidence) -> Check:
     expected = f"writable layer quota {format_size(ev.expect.disk_bytes)}"
     if quota is None:
         return row("disk", "disk quota", expected, Verdict(
-            Status.GAP, "not enforced yet: this build's writable layer has no quota"))
+            Status.GAP, "not enforced: the writable layer reports no quota"))
     ok = quota.backend not in ("", "none") and quota.limit_bytes == ev.expect.disk_bytes
     return row("disk", "disk quota", expected, verdict(
         ok, f"{quota.backend} quota {format_size(quota.limit_bytes)}"))

@@ -13,7 +13,7 @@ from stockade.verify.facts import Attempt, HostFacts, ProbeFacts, errno_name
 class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"
-    GAP = "gap"  # a layer this build does not enforce yet: reported, never hidden
+    GAP = "gap"  # a layer not enforced here (e.g. no quota backend): reported, never hidden
 
 
 class Check(BaseModel):

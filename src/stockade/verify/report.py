@@ -11,7 +11,7 @@ _STYLE = {Status.PASS: "bold green", Status.FAIL: "bold red", Status.GAP: "bold 
 
 
 class Report(BaseModel):
-    """`passed` is False when any row failed, or (strict) when a layer is not enforced yet."""
+    """`passed` is False when any row failed, or (strict) when a layer is not enforced."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -50,7 +50,7 @@ def _summary(report: Report) -> Text:
     text.append(f"{counts['pass']} passed, ", style="green")
     text.append(f"{counts['fail']} failed", style="red" if counts["fail"] else "green")
     if counts["gap"]:
-        text.append(f", {counts['gap']} not enforced yet", style="yellow")
+        text.append(f", {counts['gap']} not enforced (gap)", style="yellow")
     text.append(" -> " + ("VERIFIED" if report.passed else "NOT VERIFIED"),
                 style="bold green" if report.passed else "bold red")
     return text

@@ -1,8 +1,11 @@
 """Run the probe inside a container, read the host's side, and judge both."""
 
+import contextlib
 import os
 import secrets
+import socket
 import tempfile
+from collections.abc import Iterator
 
 from stockade.engine import Engine
 from stockade.errors import StockadeError
@@ -45,22 +48,35 @@ def run_probe(engine: Engine, handle: str, args: list[str]) -> tuple[str, str, i
         return out.read().decode(errors="replace"), err.read().decode(errors="replace"), code
 
 
-def egress_targets(info: ContainerInfo) -> tuple[str, ...]:
-    """TCP destinations egress policy must refuse; the network layer fills this in.
+@contextlib.contextmanager
+def egress_targets(engine: Engine, info: ContainerInfo) -> Iterator[tuple[str, ...]]:
+    """Destinations default-deny egress must refuse, each with a listener behind it.
 
-    Until a container has an interface besides lo there is nothing to try: the egress
-    row then proves isolation from the empty namespace instead."""
-    del info
-    return ()
+    Verify opens a TCP listener of its own on the bridge gateway, a host address the
+    container routes through, so a refused or timed-out connect can only mean the
+    firewall stopped it; a connect that succeeds is egress left open. Nothing is sent
+    and no address outside the platform is touched. A container without an address (no
+    network layer) has nothing to try: the egress row then proves the empty namespace."""
+    if info.ip is None:
+        yield ()
+        return
+    gateway = str(engine.config.network.gateway)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        try:
+            listener.bind((gateway, 0))
+            listener.listen(1)
+        except OSError:
+            yield ()  # the gateway is not up: the egress row says "not proven"
+            return
+        yield (f"{gateway}:{listener.getsockname()[1]}",)
 
 
 def disk_facts(info: ContainerInfo) -> DiskFacts | None:
-    """The quota the volumes layer reports (ContainerInfo.disk), or None before it lands."""
-    disk = getattr(info, "disk", None)
-    if disk is None:
+    """The quota the volumes layer reports, or None where the writable layer has none."""
+    if info.disk is None:
         return None
-    return DiskFacts(backend=str(disk.backend), limit_bytes=int(disk.limit_bytes),
-                     used_bytes=getattr(disk, "used_bytes", None))
+    return DiskFacts(backend=info.disk.backend, limit_bytes=info.disk.limit_bytes,
+                     used_bytes=info.disk.used_bytes)
 
 
 def _host_facts(info: ContainerInfo, pid: int, targets: tuple[str, ...]) -> HostFacts:
@@ -79,9 +95,9 @@ def verify_container(engine: Engine, handle: str, strict: bool = False,
         raise StockadeError(f"container {handle} is {info.state}: verify needs it running")
     expect = expectations(engine.state.get(handle).spec, engine.host, engine.config.id_base,
                           extra_sockets)
-    targets = egress_targets(info)
-    host = _host_facts(info, info.pid, targets)  # before the probe, while the pid is surely ours
-    out, err, code = run_probe(engine, handle, probe_args(expect, targets))
+    with egress_targets(engine, info) as targets:
+        host = _host_facts(info, info.pid, targets)  # before the probe: the pid is surely ours
+        out, err, code = run_probe(engine, handle, probe_args(expect, targets))
     host = host.model_copy(update={"probe_exit": code, "probe_stderr": err})
     checks = evaluate(Evidence(probe=parse_probe(out), host=host, expect=expect))
     return Report.build(handle, checks, list(expect.unsafe), strict, list(expect.cap_add))
