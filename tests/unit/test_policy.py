@@ -194,7 +194,8 @@ def test_the_init_runs_first_with_landlock_rules() -> None:
     writable = {rules[i + 1] for i, flag in enumerate(rules) if flag == "-w"}
     executable = {rules[i + 1] for i, flag in enumerate(rules) if flag == "-x"}
     assert {"/home", "/tmp", "/var/tmp", "/app", "/data", "/var/cache"} <= writable
-    assert executable == {"/bin", "/etc", "/usr", "/app"}  # never /tmp, /home or /var
+    # never /tmp, /home or /var; the read-only helpers so verify's probe can run
+    assert executable == {"/bin", "/etc", "/usr", "/app", "/.stockade"}
     assert "-L" not in rules
     helper = next(m for m in config["mounts"] if m["destination"] == "/.stockade")
     assert "ro" in helper["options"] and helper["source"] == "/var/lib/stockade/bin"

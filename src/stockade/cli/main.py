@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from stockade import __version__
 from stockade.cli import foreground, image_commands, network_cli, render
+from stockade.cli import verify as verify_cli
 from stockade.cli.parsing import env_pairs, publish, volume
 from stockade.cli.session import Options, open_engine
 from stockade.engine import Engine
@@ -272,6 +273,9 @@ def cleanup(ctx: typer.Context, json_: JsonFlag = False) -> None:
         return
     for line in done or ["nothing to clean up"]:
         print(line)
+
+
+app.command(name="verify")(verify_cli.verify)
 
 
 @app.command()

@@ -67,6 +67,7 @@ class Engine:
             store_bytes=config.volume_store_bytes))
         self.runc = Runc(self.layout.runc_root, self.layout.runc_log, config.runc_binary)
         self.init_binary = native.binary("init", self.layout.helpers)
+        self.probe_binary = native.binary("probe", self.layout.helpers)
         if host.apparmor.available:
             apparmor.load_profile()  # the policy names it in every config on such hosts
         self.network = network.NetworkManager(config.network, scope=str(config.root))

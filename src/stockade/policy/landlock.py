@@ -5,6 +5,7 @@ from stockade.spec import ContainerSpec
 
 HELPERS_MOUNT = "/.stockade"
 INIT_PATH = f"{HELPERS_MOUNT}/init"
+PROBE_PATH = f"{HELPERS_MOUNT}/probe"
 # The platform's writable directories; everything else in the image is read-only.
 DEFAULT_WRITABLE = ("/home", "/tmp", "/var/tmp", "/app", "/dev/shm", "/dev/mqueue")
 # Top-level directories that hold data, not programs: nothing there may be executed,
@@ -36,6 +37,8 @@ def init_command(spec: ContainerSpec, host: HostFeatures, top_level: tuple[str, 
         command += ["-w", path]
     for path in executable_paths(top_level):
         command += ["-x", path]
+    # Our read-only helpers, so `stockade verify` can run its probe under these same rules.
+    command += ["-x", HELPERS_MOUNT]
     command += ["-d", "/dev", "--"]
     return command + list(args)
 

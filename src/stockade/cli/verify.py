@@ -1,0 +1,32 @@
+"""`stockade verify`: prove every layer from inside a container; exit 1 if any fails."""
+
+from typing import Annotated
+
+import typer
+
+from stockade import verify as verifier
+from stockade.cli.session import Options, open_engine
+
+
+def verify(
+    ctx: typer.Context,
+    handle: Annotated[str | None, typer.Argument(
+        help="A running container; without one a default container is created, checked "
+             "and destroyed.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Also fail on layers that are not enforced here.")] = False,
+) -> None:
+    """Prove every hardening layer from inside; exit 0 only if every check passes."""
+    options: Options = ctx.obj
+    engine = open_engine(options)
+    sockets = (str(options.socket),)  # wherever this daemon listens must stay invisible
+    if handle is None:
+        report = verifier.verify_new(engine, strict, sockets)
+    else:
+        report = verifier.verify_container(engine, handle, strict, sockets)
+    if json_:
+        print(verifier.to_json(report))
+    else:
+        verifier.print_report(report)
+    raise typer.Exit(0 if report.passed else 1)
