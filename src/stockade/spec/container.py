@@ -25,6 +25,7 @@ ADDABLE_CAPABILITIES = frozenset(
 )
 
 
+# Every Linux capability, in kernel bit order (CAP_CHOWN is bit 0).
 _CAPABILITY_NAMES = (
     "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
     "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
@@ -34,7 +35,8 @@ _CAPABILITY_NAMES = (
     "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ",
     "PERFMON", "BPF", "CHECKPOINT_RESTORE",
 )
-KNOWN_CAPABILITIES = frozenset(f"CAP_{name}" for name in _CAPABILITY_NAMES)
+CAPABILITY_NAMES = tuple(f"CAP_{name}" for name in _CAPABILITY_NAMES)
+KNOWN_CAPABILITIES = frozenset(CAPABILITY_NAMES)
 
 
 def _cap_name(text: str) -> str:

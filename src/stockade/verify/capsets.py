@@ -2,16 +2,9 @@
 
 from collections.abc import Iterable
 
-# In kernel bit order: CAP_CHOWN is bit 0, CAP_CHECKPOINT_RESTORE bit 40.
-NAMES = tuple(f"CAP_{name}" for name in (
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
-    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE",
-    "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME",
-    "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ",
-    "PERFMON", "BPF", "CHECKPOINT_RESTORE",
-))
+from stockade.spec.container import CAPABILITY_NAMES
+
+NAMES = CAPABILITY_NAMES  # in kernel bit order: CAP_CHOWN is bit 0
 BITS = {name: bit for bit, name in enumerate(NAMES)}
 
 
