@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stockade.errors import HostUnsupported, InvalidSpec
-from stockade.host import HostFeatures, Mechanism
 from stockade.policy import (
     DEFAULT_BOUNDING,
     BundleContext,
@@ -17,20 +16,7 @@ from stockade.policy import (
 )
 from stockade.policy.exec import exec_process
 from stockade.spec import ContainerSpec, Limits
-
-YES = Mechanism(available=True, detail="test")
-NO = Mechanism(available=False, detail="test")
-
-
-def make_host(**changes: Any) -> HostFeatures:
-    base: dict[str, Any] = dict(
-        kernel="6.18", arch="x86_64", cpus=2, memory_bytes=1 << 34, user_namespaces=YES,
-        cgroup_version=1, cgroup_controllers=("cpu", "memory", "pids", "devices"), seccomp=YES,
-        apparmor=NO, landlock_abi=7, landlock=YES, overlayfs=YES, runc=YES,
-        runc_version="1.1.5", nofile_hard=20000)
-    base.update(changes)
-    return HostFeatures(**base)
-
+from tests.hostkit import NO, YES, make_host
 
 CTX = BundleContext(rootfs="/r", uid=2000, gid=2000, idmap=IdMap(host_base=1_000_000),
                     args=("sh",), helpers_dir="/var/lib/stockade/bin",

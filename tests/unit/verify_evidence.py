@@ -4,28 +4,18 @@ containers (tests/unit/data), plus the host's side as a healthy container shows 
 from pathlib import Path
 from typing import Any
 
-from stockade.host import HostFeatures, Mechanism
 from stockade.spec import ContainerSpec
 from stockade.verify.checks import NAMESPACES
 from stockade.verify.evaluate import evaluate
 from stockade.verify.expect import Expectations, expectations
 from stockade.verify.facts import CgroupFacts, HostFacts, ProbeFacts, parse_probe
 from stockade.verify.model import Check, Evidence, Status
+from tests.hostkit import make_host
 
 DATA = Path(__file__).parent / "data"
-YES = Mechanism(available=True, detail="test")
-NO = Mechanism(available=False, detail="AppArmor is not in this kernel")
 DEFAULT_CAPS = "00000000000005fb"
 ZERO = "0000000000000000"
 
-
-def make_host(**changes: Any) -> HostFeatures:
-    base: dict[str, Any] = dict(
-        kernel="6.18", arch="x86_64", cpus=2, memory_bytes=1 << 34, user_namespaces=YES,
-        cgroup_version=1, cgroup_controllers=("cpu", "memory", "pids", "devices"), seccomp=YES,
-        apparmor=NO, landlock_abi=7, landlock=YES, overlayfs=YES, runc=YES,
-        runc_version="1.1.5", nofile_hard=20000)
-    return HostFeatures(**{**base, **changes})
 
 
 def expect(**spec: Any) -> Expectations:

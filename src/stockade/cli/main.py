@@ -2,7 +2,6 @@
 
 import secrets
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -49,27 +48,13 @@ def _argv(command: list[str] | None) -> list[str]:
     return args[1:] if args[:1] == ["--"] else args
 
 
-@dataclass(frozen=True)
-class Unsafe:
-    """The loudly named weakenings; each is recorded as an event on the container."""
-
-    disable_seccomp: bool = False
-    disable_userns: bool = False
-    disable_mac: bool = False
-    cap_add: tuple[str, ...] = ()
-
-    def options(self) -> UnsafeOptions:
-        return UnsafeOptions(disable_seccomp=self.disable_seccomp,
-                             disable_userns=self.disable_userns, disable_mac=self.disable_mac,
-                             cap_add=list(self.cap_add))
-
-
 def _spec(name: str | None, image: str, command: list[str] | None, memory: str | None,
           cpu_shares: int | None, pids: int | None, env: list[str] | None,
           user: str | None, volumes: list[str] | None, tty: bool, cap_add: list[str] | None,
-          cpuset_cpus: str | None = None, writable: list[str] | None = None,
-          unsafe: Unsafe = Unsafe(), disk: str | None = None, ports: list[str] | None = None,
-          groups: list[str] | None = None) -> ContainerSpec:
+          cpuset_cpus: str | None, writable: list[str] | None, disk: str | None,
+          ports: list[str] | None, groups: list[str] | None,
+          disable: tuple[bool, bool, bool], unsafe_caps: list[str] | None) -> ContainerSpec:
+    """`disable` holds the --unsafe-disable-{seccomp,userns,mac} flags, in that order."""
     limits: dict[str, object] = {"cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus}
     if memory is not None:
         limits["memory_bytes"] = memory
@@ -86,7 +71,8 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
         mounts=[volume(v) for v in volumes or []],
         cap_add=cap_add or [],
         writable_paths=writable or [],
-        unsafe=unsafe.options(),
+        unsafe=UnsafeOptions(disable_seccomp=disable[0], disable_userns=disable[1],
+                             disable_mac=disable[2], cap_add=unsafe_caps or []),
         ports=[publish(p) for p in ports or []],
         security_groups=groups or [],
     )
@@ -137,10 +123,10 @@ def run(
     """Run a command in a new hardened container; exits with the command's code."""
     if detach and (rm or tty or interactive):
         raise StockadeError("-d cannot be combined with --rm, -i or -t")
-    unsafe = Unsafe(unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac,
-                    tuple(unsafe_cap_add or ()))
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, tty,
-                 cap_add, cpuset_cpus, writable, unsafe, disk, publish_, security_group)
+                 cap_add, cpuset_cpus, writable, disk, publish_, security_group,
+                 (unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac),
+                 unsafe_cap_add)
     engine = _engine(ctx)
     if detach:
         engine.create(spec)
@@ -161,10 +147,10 @@ def create(
     publish_: Publish = None, security_group: Groups = None,
 ) -> None:
     """Create a container without starting it; prints its handle."""
-    unsafe = Unsafe(unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac,
-                    tuple(unsafe_cap_add or ()))
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, False,
-                 cap_add, cpuset_cpus, writable, unsafe, disk, publish_, security_group)
+                 cap_add, cpuset_cpus, writable, disk, publish_, security_group,
+                 (unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac),
+                 unsafe_cap_add)
     _engine(ctx).create(spec)
     print(spec.handle)
 

@@ -258,10 +258,7 @@ class Engine:
         return netlog.NetworkLogReader(self.config.network)
 
     def _release_runtime(self, handle: str) -> None:
-        if self.runc.state(handle) is not None:
-            with contextlib.suppress(RuncError):
-                self.runc.kill(handle, "KILL")
-            self.runc.delete(handle)
+        self.runc.delete(handle)  # --force kills what is still running
         if (self.layout.container(handle) / "init.pid").exists():
             # the supervisor writes the exit record last; wait so it cannot outlive us
             self.wait(handle, self.config.stop_timeout_s)

@@ -69,23 +69,18 @@ def _process(
     return process
 
 
-def _namespaces(spec: ContainerSpec, ctx: BundleContext) -> list[dict[str, str]]:
-    spaces = []
-    for kind in _NAMESPACES:
-        if kind == "user" and spec.unsafe.disable_userns:
-            continue
-        entry = {"type": kind}
-        if kind == "network" and ctx.netns_path is not None:
-            entry["path"] = ctx.netns_path
-        spaces.append(entry)
-    return spaces
+def _namespaces(spec: ContainerSpec) -> list[dict[str, str]]:
+    """All new; runc makes the network namespace with the user namespace, and the
+    engine wires it before start (runc 1.1 cannot join one owned by the host's)."""
+    skip = {"user"} if spec.unsafe.disable_userns else set()
+    return [{"type": kind} for kind in _NAMESPACES if kind not in skip]
 
 
 def _linux(
     spec: ContainerSpec, host: HostFeatures, ctx: BundleContext, bounding: frozenset[str]
 ) -> dict[str, Any]:
     linux: dict[str, Any] = {
-        "namespaces": _namespaces(spec, ctx),
+        "namespaces": _namespaces(spec),
         "devices": devices.device_nodes(spec.devices),
         "cgroupsPath": f"/{ctx.cgroup_parent}/{spec.handle}",
         "resources": resources.cgroup_resources(spec.limits, devices.cgroup_rules()),

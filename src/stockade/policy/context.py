@@ -30,5 +30,4 @@ class BundleContext(BaseModel):
     args: tuple[str, ...]
     helpers_dir: str
     top_level_dirs: tuple[str, ...] = ()
-    netns_path: str | None = None
     extra_mounts: tuple[dict[str, object], ...] = ()
