@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from stockade import images, native, network, policy, volumes
-from stockade.engine import binds
+from stockade.engine import binds, recovery, usage
 from stockade.engine.config import EngineConfig
 from stockade.engine.layout import Layout
 from stockade.engine.netops import NetworkOps
-from stockade.engine.state import DEFAULT_TARGET, Record, StateStore
-from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
+from stockade.engine.state import DEFAULT_TARGET, Event, Record, StateStore
+from stockade.errors import Conflict, InvalidSpec, NotFound
 from stockade.host import HostFeatures
 from stockade.images import commands, users
 from stockade.images.progress import Progress
@@ -28,7 +28,17 @@ from stockade.runtime.exitstatus import ExitStatus
 from stockade.runtime.launch import launch
 from stockade.runtime.runc import Runc, RuncError, Stdio
 from stockade.runtime.shim import ShimConfig
-from stockade.spec import ContainerInfo, ContainerSpec, DiskInfo, LimitsInfo, PortMapping
+from stockade.spec import (
+    Capacity,
+    ContainerInfo,
+    ContainerMetrics,
+    ContainerSpec,
+    DiskInfo,
+    Limits,
+    LimitsInfo,
+    LimitsPatch,
+    PortMapping,
+)
 
 _POLL_S = 0.02
 _LAYERS_FILE = "layers.json"  # the layer keys a container runs on, kept from gc
@@ -88,7 +98,7 @@ class Engine:
     # -- create -------------------------------------------------------------------------
 
     def create(self, spec: ContainerSpec, stdio: Stdio | None = None,
-               console_socket: Path | None = None) -> ContainerInfo:
+               console_socket: Path | None = None, auto_remove: bool = False) -> ContainerInfo:
         """Build every layer, then `runc create`; on any failure undo all of it."""
         spec = spec.model_copy(update={"mounts": binds.checked(spec.mounts,
                                                                self.config.bind_allowlist)})
@@ -96,7 +106,7 @@ class Engine:
             raise InvalidSpec("a terminal needs a console socket (run in the foreground)")
         for name in spec.security_groups:
             self.state.group(name)  # NotFound before anything is built
-        self.state.insert(spec)
+        self.state.insert(spec, auto_remove)
         undo = Undo()
         undo.push(lambda: self.state.delete(spec.handle))
         undo.push(lambda: self._forget_network_records(spec.handle))
@@ -114,8 +124,9 @@ class Engine:
         directory = self.layout.container(spec.handle)
         directory.mkdir(mode=0o711)
         undo.push(lambda: shutil.rmtree(directory, ignore_errors=True))
-        for weakening in spec.unsafe.in_use():  # loud and permanent in inspect
+        for weakening in spec.unsafe.in_use():  # loud and permanent in inspect and events
             exitstatus.append_event(self.layout.events_file(spec.handle), f"unsafe: {weakening}")
+            self.state.add_event(spec.handle, "unsafe", weakening)
         image = self.images.get(spec.image)
         (directory / _LAYERS_FILE).write_text(json.dumps(image.layer_keys))
         undo.push(lambda: self.volumes.destroy(directory))
@@ -196,7 +207,7 @@ class Engine:
     def start(self, handle: str) -> ContainerInfo:
         record = self.state.get(handle)
         if self._status(record) != "created":
-            raise StockadeError(f"container {handle} is {self._status(record)}, not created")
+            raise Conflict(f"container {handle} is {self._status(record)}, not created")
         self.runc.start(handle)
         self.state.update(handle, state="running", started_at=time.time())
         return self.inspect(handle)
@@ -253,9 +264,10 @@ class Engine:
         self.net.publish(handle, mapping)
         return self.inspect(handle)
 
-    def network_log_reader(self) -> netlog.NetworkLogReader:
+    def network_log_reader(self, listener: Callable[[dict[str, Any]], None] | None = None,
+                           ) -> netlog.NetworkLogReader:
         """Binds the firewall's log group; run it to fill network-log.jsonl (see docs)."""
-        return netlog.NetworkLogReader(self.config.network)
+        return netlog.NetworkLogReader(self.config.network, listener)
 
     def _release_runtime(self, handle: str) -> None:
         self.runc.delete(handle)  # --force kills what is still running
@@ -264,13 +276,95 @@ class Engine:
             self.wait(handle, self.config.stop_timeout_s)
         cgroups.remove_empty_parents(self._cgroup_path(handle))
 
+    # -- live changes ---------------------------------------------------------------------
+
+    def update_limits(self, handle: str, patch: LimitsPatch) -> ContainerInfo:
+        """New cgroup limits through runc, a new disk quota through the volume backend."""
+        record = self.state.get(handle)
+        changes = patch.model_dump(exclude_none=True)
+        limits = Limits.model_validate(record.spec.limits.model_dump() | changes)
+        if self._status(record) in ("created", "running"):
+            self.runc.update(handle, memory_bytes=limits.memory_bytes,
+                             cpu_shares=policy.effective_cpu_shares(limits), pids=limits.pids)
+        if "disk_bytes" in changes:
+            self.volumes.resize(self.layout.container(handle), limits.disk_bytes)
+        self.state.replace_spec(record.spec.model_copy(update={"limits": limits}))
+        return self.inspect(handle)
+
+    def set_properties(self, handle: str, properties: dict[str, str | None]) -> ContainerInfo:
+        """Set keys; a None value removes the key."""
+        spec = self.state.get(handle).spec
+        merged = {**spec.properties, **properties}
+        kept = {k: v for k, v in merged.items() if v is not None}
+        self.state.replace_spec(ContainerSpec.model_validate(
+            spec.model_dump() | {"properties": kept}))
+        return self.inspect(handle)
+
+    def touch(self, handle: str) -> None:
+        """API activity: postpones the grace-time reaper."""
+        self.state.update(handle, last_activity=time.time())
+
+    def expired(self, now: float) -> builtins.list[str]:
+        """Containers with a grace time and no activity for that long."""
+        return [r.handle for r in self.state.all()
+                if r.spec.grace_time_s is not None and r.state != "creating"
+                and now - (r.last_activity or r.created_at) > r.spec.grace_time_s]
+
+    def unreported_exits(self) -> builtins.list[tuple[Record, ExitStatus]]:
+        """Exits not yet turned into events, including those that happened while the daemon
+        was down: the supervisor's exit record outlives everything above it."""
+        found = []
+        for record in self.state.all():
+            if record.exit_reported or record.state not in ("created", "running"):
+                continue
+            status = exitstatus.load(self.layout.exit_file(record.handle))
+            if status is not None:
+                found.append((record, status))
+        return found
+
+    def report_exit(self, handle: str, status: ExitStatus) -> builtins.list[Event]:
+        events = [self.state.add_event(handle, "exited", str(status.exit_code))]
+        if status.oom_killed:
+            events.append(self.state.add_event(handle, "out of memory"))
+        self.state.update(handle, exit_reported=1)
+        return events
+
+    def metrics(self, handle: str) -> ContainerMetrics:
+        record = self.state.get(handle)
+        disk = self.volumes.usage(self.layout.container(handle))
+        return usage.container_metrics(record.spec, self._cgroup_path(handle), disk,
+                                       self.network.counters(handle))
+
+    def capacity(self) -> Capacity:
+        return usage.host_capacity(self.config.root, self.network.free_addresses(),
+                                   len(self.state.all()))
+
+    # -- recovery -------------------------------------------------------------------------
+
+    def reconcile(self) -> builtins.list[str]:
+        """Adopt whole containers, tear down half-created ones, then sweep what no record
+        owns (runc state, links, rules, volumes, directories)."""
+        done = []
+        for record in self.state.all():
+            runc_knows = self.runc.state(record.handle) is not None
+            if not recovery.is_complete(record, self.layout.container(record.handle),
+                                        self.layout.exit_file(record.handle), runc_knows):
+                self.destroy(record.handle)
+                done.append(f"tore down half-created container {record.handle}")
+        known = {record.handle for record in self.state.all()}
+        for cid in recovery.stray_runc_ids(self.layout.runc_root, known):
+            self.runc.delete(cid)
+            cgroups.remove_empty_parents(self._cgroup_path(cid))
+            done.append(f"deleted runc container {cid} that had no record")
+        return done + self.cleanup()
+
     # -- processes ------------------------------------------------------------------------
 
     def exec(self, handle: str, args: list[str], stdio: Stdio, env: dict[str, str] | None = None,
              user: str | None = None, console_socket: Path | None = None) -> int:
         """Run `args` inside a running container with the init's hardening; its exit code."""
         if self._status(self.state.get(handle)) != "running":
-            raise StockadeError(f"container {handle} is not running")
+            raise Conflict(f"container {handle} is not running")
         if not args:
             raise InvalidSpec("exec needs a command")
         base = json.loads((self.layout.bundle(handle) / "config.json").read_text())["process"]

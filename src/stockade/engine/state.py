@@ -22,6 +22,13 @@ CREATE TABLE IF NOT EXISTS containers (
     created_at  REAL NOT NULL,
     started_at  REAL
 );
+CREATE TABLE IF NOT EXISTS events (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    time    REAL NOT NULL,
+    handle  TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    detail  TEXT NOT NULL DEFAULT ''
+);
 CREATE TABLE IF NOT EXISTS security_groups (
     name        TEXT PRIMARY KEY,
     rules       TEXT NOT NULL,
@@ -43,6 +50,11 @@ CREATE TABLE IF NOT EXISTS network_policies (
 );
 """
 DEFAULT_TARGET = ""
+# columns added after the first release: (name, declaration), added to older databases
+_LATER_COLUMNS = (("last_activity", "REAL"), ("exit_reported", "INTEGER NOT NULL DEFAULT 0"),
+                  ("auto_remove", "INTEGER NOT NULL DEFAULT 0"))
+_COLUMNS = ("handle, spec, state, pid, command, created_at, started_at, last_activity, "
+            "exit_reported, auto_remove")
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,18 @@ class Record:
     command: str
     created_at: float
     started_at: float | None
+    last_activity: float | None = None
+    exit_reported: bool = False
+    auto_remove: bool = False
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    time: float
+    handle: str
+    kind: str
+    detail: str
 
 
 class StateStore:
@@ -66,26 +90,36 @@ class StateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SCHEMA)
+        self._migrate()
         self._lock = threading.Lock()
+
+    def _migrate(self) -> None:
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(containers)")}
+        for name, declaration in _LATER_COLUMNS:
+            if name not in present:
+                self._db.execute(f"ALTER TABLE containers ADD COLUMN {name} {declaration}")
 
     @contextmanager
     def _cursor(self) -> Iterator[sqlite3.Cursor]:
         with self._lock:
             yield self._db.cursor()
 
-    def insert(self, spec: ContainerSpec) -> None:
+    def insert(self, spec: ContainerSpec, auto_remove: bool = False) -> None:
         """Claim the handle; a second claim of the same handle is a Conflict."""
+        now = time.time()
         try:
             with self._cursor() as cur:
                 cur.execute(
-                    "INSERT INTO containers (handle, spec, state, created_at) VALUES (?,?,?,?)",
-                    (spec.handle, spec.model_dump_json(), "creating", time.time()),
+                    "INSERT INTO containers (handle, spec, state, created_at, last_activity, "
+                    "auto_remove) VALUES (?,?,?,?,?,?)",
+                    (spec.handle, spec.model_dump_json(), "creating", now, now,
+                     int(auto_remove)),
                 )
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"a container named {spec.handle!r} already exists") from exc
 
     def update(self, handle: str, **fields: object) -> None:
-        allowed = {"state", "pid", "command", "started_at"}
+        allowed = {"state", "pid", "command", "started_at", "last_activity", "exit_reported"}
         if not fields or set(fields) - allowed:
             raise ValueError(f"cannot update {sorted(set(fields) - allowed)}")
         assignments = ", ".join(f"{name} = ?" for name in fields)
@@ -95,19 +129,49 @@ class StateStore:
 
     def get(self, handle: str) -> Record:
         with self._cursor() as cur:
-            row = cur.execute("SELECT * FROM containers WHERE handle = ?", (handle,)).fetchone()
+            row = cur.execute(f"SELECT {_COLUMNS} FROM containers WHERE handle = ?",
+                              (handle,)).fetchone()
         if row is None:
             raise NotFound(f"no such container: {handle}")
         return self._record(row)
 
     def all(self) -> list[Record]:
         with self._cursor() as cur:
-            rows = cur.execute("SELECT * FROM containers ORDER BY created_at").fetchall()
+            rows = cur.execute(f"SELECT {_COLUMNS} FROM containers ORDER BY created_at").fetchall()
         return [self._record(row) for row in rows]
+
+    def replace_spec(self, spec: ContainerSpec) -> None:
+        """Limits and properties change on a live container; the record follows."""
+        with self._cursor() as cur:
+            cur.execute("UPDATE containers SET spec = ? WHERE handle = ?",
+                        (spec.model_dump_json(), spec.handle))
+            if cur.rowcount == 0:
+                raise NotFound(f"no such container: {spec.handle}")
 
     def delete(self, handle: str) -> None:
         with self._cursor() as cur:
             cur.execute("DELETE FROM containers WHERE handle = ?", (handle,))
+
+    # -- events -------------------------------------------------------------------------------
+
+    def add_event(self, handle: str, kind: str, detail: str = "") -> Event:
+        now = time.time()
+        with self._cursor() as cur:
+            cur.execute("INSERT INTO events (time, handle, kind, detail) VALUES (?,?,?,?)",
+                        (now, handle, kind, detail))
+            seq = int(cur.lastrowid or 0)
+        return Event(seq, now, handle, kind, detail)
+
+    def events(self, since: int = 0, handle: str | None = None, limit: int = 1000,
+               ) -> list[Event]:
+        query = "SELECT seq, time, handle, kind, detail FROM events WHERE seq > ?"
+        params: tuple[object, ...] = (since,)
+        if handle is not None:
+            query += " AND handle = ?"
+            params += (handle,)
+        with self._cursor() as cur:
+            rows = cur.execute(query + " ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
+        return [Event(int(a), float(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]
 
     def close(self) -> None:
         self._db.close()
@@ -205,7 +269,9 @@ class StateStore:
 
     @staticmethod
     def _record(row: tuple[object, ...]) -> Record:
-        handle, spec, state, pid, command, created, started = row
+        handle, spec, state, pid, command, created, started, activity, reported, remove = row
         return Record(str(handle), ContainerSpec.model_validate_json(str(spec)), str(state),
                       pid if isinstance(pid, int) else None, str(command), float(str(created)),
-                      float(str(started)) if started is not None else None)
+                      float(str(started)) if started is not None else None,
+                      float(str(activity)) if activity is not None else None,
+                      bool(reported), bool(remove))

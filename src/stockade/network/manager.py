@@ -322,6 +322,20 @@ class NetworkManager:
             return None
         return lease.address, self.leases.ports(lease.address)
 
+    def counters(self, handle: str) -> tuple[int, int] | None:
+        """(bytes the container sent, bytes it received), from the host end of its veth."""
+        lease = self.leases.lease(self.scope, handle)
+        if lease is None:
+            return None
+        stats = Path("/sys/class/net") / self.veth_name(lease.address) / "statistics"
+        try:
+            return (int((stats / "rx_bytes").read_text()), int((stats / "tx_bytes").read_text()))
+        except OSError:
+            return None
+
+    def free_addresses(self) -> int:
+        return len(self.config.host_addresses()) - self.leases.count()
+
     # -- detach and cleanup ----------------------------------------------------------------------
 
     def detach(self, handle: str) -> None:

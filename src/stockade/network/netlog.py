@@ -13,7 +13,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -123,8 +123,10 @@ def describe(packet: LoggedPacket) -> dict[str, Any] | None:
 class NetworkLogReader:
     """Binds the network's nflog group and writes records until `stop` is set."""
 
-    def __init__(self, config: NetworkConfig) -> None:
+    def __init__(self, config: NetworkConfig,
+                 listener: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.config = config
+        self._listener = listener  # the daemon audits denied egress as it is written
         self.leases = LeaseStore(config.state_dir)
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         self.sock.bind((0, 0))
@@ -180,4 +182,6 @@ class NetworkLogReader:
         log = Path(lease.scope) / "network-log.jsonl"
         with log.open("a") as out:
             out.write(json.dumps(entry) + "\n")
+        if self._listener is not None:
+            self._listener({**entry, "scope": lease.scope})
         return True

@@ -74,3 +74,32 @@ def remove_empty_parents(cgroup_path: str) -> None:
     for directory in dirs:
         with contextlib.suppress(OSError):
             directory.rmdir()
+
+
+def _read_int(controller: str, cgroup_path: str, v1_name: str, v2_name: str) -> int | None:
+    name = v2_name if is_v2() else v1_name
+    try:
+        text = (controller_dir(controller, cgroup_path) / name).read_text().split()[0]
+        return int(text)
+    except (OSError, ValueError, IndexError):
+        return None  # the container is gone, or the controller is not mounted
+
+
+def memory_usage(cgroup_path: str) -> int | None:
+    return _read_int("memory", cgroup_path, "memory.usage_in_bytes", "memory.current")
+
+
+def pids_current(cgroup_path: str) -> int | None:
+    return _read_int("pids", cgroup_path, "pids.current", "pids.current")
+
+
+def cpu_seconds(cgroup_path: str) -> float | None:
+    if is_v2():
+        try:
+            stat = (controller_dir("cpu", cgroup_path) / "cpu.stat").read_text()
+        except OSError:
+            return None
+        fields = dict(line.split() for line in stat.splitlines() if line.count(" ") == 1)
+        return int(fields["usage_usec"]) / 1e6 if "usage_usec" in fields else None
+    nanoseconds = _read_int("cpuacct", cgroup_path, "cpuacct.usage", "")
+    return None if nanoseconds is None else nanoseconds / 1e9

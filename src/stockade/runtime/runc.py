@@ -97,6 +97,19 @@ class Runc:
                               stderr=stdio.stderr, check=False)
         return proc.returncode
 
+    def update(self, cid: str, memory_bytes: int | None = None, cpu_shares: int | None = None,
+               pids: int | None = None) -> None:
+        """Change cgroup limits of a live container (swap stays equal to memory: none)."""
+        args: list[str] = []
+        if memory_bytes is not None:
+            args += ["--memory", str(memory_bytes), "--memory-swap", str(memory_bytes)]
+        if cpu_shares is not None:
+            args += ["--cpu-share", str(cpu_shares)]
+        if pids is not None:
+            args += ["--pids-limit", str(pids)]
+        if args:
+            self._run("update", *args, cid)
+
     def stats(self, cid: str) -> dict[str, Any] | None:
         proc = self._run("events", "--stats", cid, check=False)
         if proc.returncode != 0:

@@ -121,6 +121,8 @@ def main() -> None:
         os._exit(0)  # the spawner reaps this parent at once; the child lives on
     os.setsid()
     _become_subreaper()
+    # recovery asks whether this supervisor still lives, and so whether an exit is coming
+    exitstatus.write_atomic(cfg.directory / "shim.pid", str(os.getpid()))
     os._exit(supervise(cfg, status_fd))
 
 

@@ -23,6 +23,7 @@ from stockade.spec.network import (
     parse_rules,
 )
 from stockade.spec.sizes import format_size, human_size, parse_size
+from stockade.spec.usage import Capacity, ContainerMetrics, LimitsPatch
 
 __all__ = [
     "ADDABLE_CAPABILITIES",
@@ -31,12 +32,15 @@ __all__ = [
     "DEFAULT_PIDS",
     "HANDLE_PATTERN",
     "BindMount",
+    "Capacity",
     "ContainerInfo",
+    "ContainerMetrics",
     "ContainerSpec",
     "DiskInfo",
     "EgressRule",
     "Limits",
     "LimitsInfo",
+    "LimitsPatch",
     "NetworkPolicy",
     "PortMapping",
     "ProcessSpec",

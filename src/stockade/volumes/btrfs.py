@@ -60,6 +60,10 @@ class BtrfsBackend:
                                str(self.mountpoint)])
             self._release_if_idle()
 
+    def resize(self, record: VolumeRecord, disk_bytes: int) -> None:
+        with self._locked():
+            tools.run(["btrfs", "qgroup", "limit", str(disk_bytes), str(record.writable)])
+
     def used_bytes(self, record: VolumeRecord) -> int | None:
         if not record.writable.exists() or not is_mountpoint(self.mountpoint):
             return None

@@ -5,6 +5,7 @@ import os
 import shutil
 from pathlib import Path
 
+from stockade.errors import HostUnsupported
 from stockade.linux import loopdev
 from stockade.linux.mounts import MS_NODEV, MS_NOSUID, is_mountpoint, mount, unmount
 from stockade.volumes import tools, writable
@@ -43,6 +44,10 @@ class LoopBackend:
         with contextlib.suppress(FileNotFoundError):
             if not is_mountpoint(record.writable):
                 shutil.rmtree(record.writable)
+
+    def resize(self, record: VolumeRecord, disk_bytes: int) -> None:
+        raise HostUnsupported("the loop quota backend cannot change a live container's disk "
+                              "limit (its filesystem size is the quota); btrfs and xfs can")
 
     def used_bytes(self, record: VolumeRecord) -> int | None:
         if not is_mountpoint(record.writable):

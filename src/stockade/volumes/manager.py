@@ -7,7 +7,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stockade.errors import HostUnsupported
+from stockade.errors import HostUnsupported, NotFound
 from stockade.volumes import overlay, record
 from stockade.volumes.btrfs import BtrfsBackend
 from stockade.volumes.loopfs import LoopBackend
@@ -43,6 +43,8 @@ class Backend(Protocol):
     def destroy(self, record: VolumeRecord) -> None: ...
 
     def used_bytes(self, record: VolumeRecord) -> int | None: ...
+
+    def resize(self, record: VolumeRecord, disk_bytes: int) -> None: ...
 
     def release_idle(self) -> None: ...
 
@@ -87,6 +89,14 @@ class Volumes:
         if plan is not None:
             self._backends[plan.backend].destroy(plan)
             record.forget(directory)
+
+    def resize(self, directory: Path, disk_bytes: int) -> None:
+        """A new quota for a live writable layer; the record follows only on success."""
+        plan = record.load(directory)
+        if plan is None:
+            raise NotFound(f"no writable layer in {directory}")
+        self._backends[plan.backend].resize(plan, disk_bytes)
+        record.save(directory, plan.model_copy(update={"disk_bytes": disk_bytes}))
 
     def rootfs(self, directory: Path) -> RootFs:
         plan = record.load(directory)

@@ -81,6 +81,9 @@ class XfsBackend:
                 self._quota(f"project -C -p {record.writable} {record.project_id}")
             shutil.rmtree(record.writable, ignore_errors=True)
 
+    def resize(self, record: VolumeRecord, disk_bytes: int) -> None:
+        self._quota(f"limit -p bhard={disk_bytes} {record.project_id}")
+
     def used_bytes(self, record: VolumeRecord) -> int | None:
         out = self._quota(f"quota -p -N -b {record.project_id}")
         match = re.search(r"\s(\d+)\s", out)
