@@ -63,7 +63,7 @@ class AuditRecord(BaseModel):
     @field_validator("time")
     @classmethod
     def _real_instant(cls, value: str) -> str:
-        datetime.strptime(value, TIME_FORMAT)  # the pattern alone would take month 13
+        datetime.fromisoformat(value)  # the pattern fixes the shape; this rejects month 13
         return value
 
     @classmethod

@@ -199,7 +199,8 @@ class _Walker:
     def _watch_anchors(self, record: AuditRecord, seq: int, number: int, trusted: bool) -> None:
         if self.anchor is not None:
             if seq == self.anchor.seq:
-                self.anchored = (record.hash, number)
+                if trusted:  # an edited record is reported already; its hash proves nothing
+                    self.anchored = (record.hash, number)
             elif seq > self.anchor.seq and self.beyond_anchor is None:
                 self.beyond_anchor = number
         if trusted and record.hash == self.wanted_head:
@@ -213,7 +214,7 @@ class _Walker:
         if self.wanted_head is not None and not self.head_found:
             self.add(None, 0, "anchor-mismatch", f"no record has the head hash given "
                      f"({self.wanted_head[:16]}...): the log was truncated or rewritten")
-        return sorted(self.problems, key=lambda problem: problem.line)
+        return sorted(self.problems, key=_position)
 
     def _report_missing(self) -> None:
         starts = {run.first_seq: run.first_line for run in self.runs}
@@ -259,6 +260,10 @@ class _Walker:
             self.add(anchor.seq + 1, line, "unanchored", f"{what} added after the anchor was "
                      f"written (from line {line}): an interrupted append, or records added by "
                      "hand")
+
+
+def _position(problem: Problem) -> tuple[int, int]:
+    return problem.line, -1 if problem.seq is None else problem.seq
 
 
 def _span(first: int, last: int, singular: str, plural: str) -> str:
