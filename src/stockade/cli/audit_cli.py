@@ -65,8 +65,11 @@ def _print_report(report: VerifyReport) -> None:
 
 
 def _table(records: list[AuditRecord]) -> Table:
-    table = Table("SEQ", "TIME", "KIND", "ACTOR", "ACTION", "TARGET", "RESULT", box=None,
-                  header_style="bold")
+    table = Table(box=None, header_style="bold")
+    table.add_column("SEQ", no_wrap=True)
+    table.add_column("TIME", no_wrap=True)  # squeezed, a timestamp is unreadable
+    for header in ("KIND", "ACTOR", "ACTION", "TARGET", "RESULT"):
+        table.add_column(header)
     for record in records:
         table.add_row(str(record.seq), record.time, record.kind, record.actor, record.action,
                       record.target, record.result)
