@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from stockade import __version__
-from stockade.cli import foreground, image_commands, network_cli, render
+from stockade.cli import audit_cli, foreground, image_commands, network_cli, render
 from stockade.cli import verify as verify_cli
 from stockade.cli.parsing import env_pairs, publish, volume
 from stockade.cli.session import Options, open_engine
@@ -262,6 +262,7 @@ def cleanup(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
 
 app.command(name="verify")(verify_cli.verify)
+app.command(name="audit")(audit_cli.audit)
 
 
 @app.command()

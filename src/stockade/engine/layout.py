@@ -37,6 +37,11 @@ class Layout:
         return self.containers / handle
 
     @property
+    def audit_log(self) -> Path:
+        """The hash-chained audit log; its anchor (audit.head) sits beside it."""
+        return self.root / "audit" / "audit.jsonl"
+
+    @property
     def network_log(self) -> Path:
         return self.root / "network-log.jsonl"
 
