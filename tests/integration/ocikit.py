@@ -24,6 +24,7 @@ from typing import Any
 import stockade
 from stockade.images.embedded import build_rootfs
 from stockade.linux.mounts import mounts_under
+from stockade.oci import staging
 from stockade.spec.container import CAPABILITY_NAMES
 from tests.imagekit import sha, tar_directory
 
@@ -31,6 +32,7 @@ from tests.imagekit import sha, tar_directory
 PROBE = ("cat /proc/self/uid_map; "
          "grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp):' /proc/self/status")
 IMAGE = "docker.io/stockade/oci-busybox:test"
+PODMAN_IMAGE = "localhost/stockade-oci-busybox:test"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -97,6 +99,14 @@ class World:
             return []
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
+    def staged(self) -> list[Path]:
+        """stockade-oci's directories for containers of runc roots under our base."""
+        top = Path(staging.STAGING)
+        if not top.exists():
+            return []
+        return [entry for root in top.iterdir() if staging.unquote(root.name).startswith(
+            str(self.base)) for entry in [root, *root.iterdir()]]
+
     def record_for(self, container_id: str) -> dict[str, Any]:
         found = [r for r in self.records() if r["container"] == container_id]
         assert found, f"no stockade-oci record for {container_id}: {self.records()}"
@@ -134,8 +144,15 @@ def force_clean(base: Path) -> None:
             if str(base).encode() in (proc / "cmdline").read_bytes() and int(proc.name) != \
                     os.getpid():
                 os.kill(int(proc.name), signal.SIGKILL)
-    for point in sorted(mounts_under(base), key=lambda p: -len(str(p))):
-        run(["umount", "-l", str(point)])
+    top = Path(staging.STAGING)
+    ours = [root for root in top.iterdir() if staging.unquote(root.name).startswith(
+        str(base))] if top.exists() else []
+    for tree in [base, *ours]:
+        for point in sorted(mounts_under(tree), key=lambda p: -len(str(p))):
+            run(["umount", "-l", str(point)])
+    for root in ours:
+        for entry in root.iterdir():
+            staging.remove(str(entry))
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -304,20 +321,34 @@ class Podman:
         return run(["podman", "--root", str(self.dir / "root"), "--runroot",
                     str(self.dir / "run"), "--tmpdir", str(self.dir / "tmp"),
                     "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-                    "--storage-driver", "vfs", "--runtime", str(self.world.launcher), *args],
+                    "--storage-driver", "overlay", "--runtime", str(self.world.launcher), *args],
                    timeout=timeout)
 
-    def run(self, name: str, *command: str, options: tuple[str, ...] = ()
-            ) -> subprocess.CompletedProcess[str]:
+    def run(self, name: str, *command: str, options: tuple[str, ...] = (),
+            image: str | None = None) -> subprocess.CompletedProcess[str]:
+        """`podman run --rm` of the busybox tree (--rootfs), or of an imported image."""
+        source = [image] if image else ["--rootfs", str(self.world.rootfs)]
         # podman on this host needs explicit nofile and nproc limits (see the README).
         return self.podman("run", "--rm", "--name", name, "--network", "none",
                            "--cgroup-parent", f"/{self.world.tag}",
                            "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
-                           *options, "--rootfs", str(self.world.rootfs), *command)
+                           *options, *source, *command)
+
+    def import_image(self) -> str:
+        """The busybox tree as an image in podman's overlay storage."""
+        archive = self.world.base / "podman-layer.tar"
+        with tarfile.open(archive, "w") as layer:
+            for path in sorted(self.world.rootfs.rglob("*")):
+                layer.add(path, arcname=str(path.relative_to(self.world.rootfs)),
+                          recursive=False)
+        done = self.podman("import", str(archive), PODMAN_IMAGE)
+        assert done.returncode == 0, done.stderr
+        return PODMAN_IMAGE
 
     def stop(self) -> None:
         if self.dir.exists():
             self.podman("rm", "--all", "--force", "--time", "0")
+            self.podman("rmi", "--all", "--force")
         remove_cgroups(self.world.tag)
 
 

@@ -85,6 +85,18 @@ def test_podman_run_is_hardened(pod: Podman, policy: World) -> None:
     assert "rootfs shown through an idmapped mount" in record["changes"]
 
 
+def test_podman_image_on_overlay_storage(pod: Podman, policy: World) -> None:
+    """podman's own overlay: rebuilt over idmapped layers, podman's /etc/mtab shifted."""
+    image = pod.import_image()
+    done = pod.run("oci-pm3", "sh", "-c", f"{PROBE}; touch /etc/new && ls -ln /etc/new",
+                   image=image)
+    assert done.returncode == 0, done.stderr
+    assert_hardened(done.stdout)
+    listing = next(line.split() for line in done.stdout.splitlines()
+                   if line.endswith("/etc/new"))
+    assert listing[2:4] == ["0", "0"], listing
+
+
 def test_podman_privileged_is_hardened(pod: Podman, policy: World) -> None:
     done = pod.run("oci-pm2", "sh", "-c", f"{PROBE}; ls /dev", options=("--privileged",))
     assert done.returncode == 0, done.stderr
@@ -105,7 +117,10 @@ def test_containerd_run_is_hardened(ctr: Containerd, policy: World) -> None:
                    if line.endswith("/written"))
     assert listing[2:4] == ["0", "0"], listing
     record = policy.record_for("oci-c1")
-    assert "bundle directory searchable by group 2000000" in record["changes"]
+    # containerd's bundle directory is private (0700): runc reaches the rootfs through a
+    # bind under /run/stockade-oci, and that directory is gone with the container.
+    assert "rootfs handed to runc through a bind under /run/stockade-oci" in record["changes"]
+    assert policy.staged() == []
 
 
 def test_containerd_privileged_is_hardened(ctr: Containerd, policy: World) -> None:
@@ -154,8 +169,10 @@ def test_exec_gets_no_more_than_the_init(ctr: Containerd, policy: World) -> None
         done = ctr.ctr("task", "exec", "--exec-id", "probe", "oci-c4", "sh", "-c", PROBE)
         assert done.returncode == 0, done.stderr
         assert_hardened(done.stdout)
+        assert policy.staged()  # runc exec starts in the recorded rootfs directory
     finally:
         ctr.remove_container("oci-c4")
+    assert policy.staged() == []  # delete took it away
 
 
 def test_pod_containers_share_the_sandbox_user_namespace(ctr: Containerd, policy: World) -> None:

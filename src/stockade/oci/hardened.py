@@ -12,7 +12,7 @@ from typing import Any
 
 from stockade.errors import StockadeError
 from stockade.oci import facts as host_facts
-from stockade.oci import oplog
+from stockade.oci import oplog, staging
 from stockade.oci.argv import (
     CommandArgs,
     GlobalOptions,
@@ -23,7 +23,7 @@ from stockade.oci.argv import (
 )
 from stockade.oci.harden import Hardened, harden
 from stockade.oci.policyfile import DEFAULT_PATH, OciPolicy, load_policy
-from stockade.oci.rootfs import RootfsError, ShiftedRootfs, reachable
+from stockade.oci.rootfs import RootfsError, RootfsView, reachable
 from stockade.oci.runc import find_runc
 from stockade.policy.capabilities import DEFAULT_BOUNDING
 
@@ -66,60 +66,65 @@ def _create(argv: list[str], command: str, options: GlobalOptions, args: Command
     if not args.positional:
         raise _Failed(f"{command} needs a container id")
     container_id = args.positional[0]
+    if not staging.valid_id(container_id):
+        raise _Failed(f"invalid container id {container_id!r}")
     bundle = Path(args.last("bundle") or os.getcwd()).absolute()
     policy = load_policy(_policy_path())
     config_path = bundle / "config.json"
     config = json.loads(config_path.read_text())
     rootfs = str(bundle / (config.get("root") or {}).get("path", "rootfs"))
     result = harden(config, policy, host_facts.gather(container_id, rootfs, config))
-    view = _shift_rootfs(result, policy, rootfs)
+    staging.sweep()
+    directory = staging.container_dir(options.root, container_id)
+    view = _prepare_rootfs(result, policy, rootfs, directory)
+    exists = False
     try:
-        _make_reachable(result, bundle)
         _record(policy, options, container_id, bundle, result)
         _write_config(config_path, result.config)
-        return _run_runc(argv)
+        code = _run_runc(argv)
+        exists = (Path(options.root) / container_id / "state.json").exists()
+        return code
     finally:
         if view is not None:
-            view.after_create()
+            view.after_create(keep=exists)
 
 
-def _shift_rootfs(result: Hardened, policy: OciPolicy, rootfs: str) -> ShiftedRootfs | None:
-    """Mount the idmapped view the plan asks for, or apply the policy's fallback."""
-    plan = result.userns
-    if plan is None or not plan.shift_rootfs:
-        return None
-    view = ShiftedRootfs(rootfs, plan)
-    try:
-        result.config["root"]["path"] = view.prepare()
-        result.changes.append("rootfs shown through an idmapped mount")
-        return view
-    except (OSError, RootfsError) as err:
-        view.after_create()
-        if policy.unshifted_rootfs == "refuse":
-            raise _Failed(f"cannot shift the rootfs {rootfs} for the user namespace ({err}); "
-                          "the policy refuses to run it unshifted") from err
-        result.exceptions.append(f"policy: rootfs {rootfs} is not shifted ({err}); "
-                                 "its files are owned by nobody inside")
-        return None
-
-
-def _make_reachable(result: Hardened, bundle: Path) -> None:
-    """runc sets up the rootfs as the container's root: it must be able to reach it.
-
-    The bundle directory may be opened to the container's root group, as containerd
-    itself does for user-namespaced containers; any other blocked directory is refused.
-    """
+def _prepare_rootfs(result: Hardened, policy: OciPolicy, rootfs: str,
+                    directory: str) -> RootfsView | None:
+    """Shift the rootfs if the plan says so, and make sure runc can reach it."""
     plan = result.userns
     if plan is None:
-        return
-    uid, gid = plan.uid_map[0][1], plan.gid_map[0][1]
-    for directory in reachable(str(result.config["root"]["path"]), uid, gid):
-        if Path(directory) != bundle:
-            raise _Failed(f"the container's root (host uid {uid}) cannot reach its rootfs: "
-                          f"{directory} is not searchable")
-        os.chown(directory, -1, gid)
-        os.chmod(directory, (os.stat(directory).st_mode & 0o7777) | 0o010)
-        result.changes.append(f"bundle directory searchable by group {gid}")
+        return None
+    view = RootfsView(rootfs, plan, directory)
+    try:
+        root = _shift(view, result, policy) if plan.shift_rootfs else rootfs
+        if reachable(root, plan.uid_map[0][1], plan.gid_map[0][1]):
+            # runc sets the rootfs up as the container's root, which cannot pass
+            # through the orchestrator's private directories.
+            root = view.expose(root)
+            result.changes.append("rootfs handed to runc through a bind under "
+                                  "/run/stockade-oci")
+        result.config["root"]["path"] = root
+        return view
+    except BaseException:
+        view.after_create(keep=False)
+        raise
+
+
+def _shift(view: RootfsView, result: Hardened, policy: OciPolicy) -> str:
+    """The idmapped view, or the policy's fallback when there can be none."""
+    try:
+        root = view.shift()
+    except (OSError, RootfsError) as err:
+        view.after_create(keep=False)
+        if policy.unshifted_rootfs == "refuse":
+            raise _Failed(f"cannot shift the rootfs {view.rootfs} for the user namespace "
+                          f"({err}); the policy refuses to run it unshifted") from err
+        result.exceptions.append(f"policy: rootfs {view.rootfs} is not shifted ({err}); "
+                                 "its files are owned by nobody inside")
+        return view.rootfs
+    result.changes.append("rootfs shown through an idmapped mount")
+    return root
 
 
 def _record(policy: OciPolicy, options: GlobalOptions, container_id: str, bundle: Path,

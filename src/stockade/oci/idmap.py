@@ -64,13 +64,15 @@ def userns_fd(uid_map: Mapping, gid_map: Mapping) -> int:
         os.waitpid(pid, 0)
 
 
-def idmapped_clone(source: str, userns: int) -> int:
-    """A detached, private copy of the mount tree at `source`, idmapped through `userns`."""
+def clone_tree(source: str, userns: int | None = None) -> int:
+    """A detached, private copy of the mount tree at `source`; idmapped through `userns`
+    when one is given."""
     flags = _OPEN_TREE_CLONE | os.O_CLOEXEC | _AT_RECURSIVE
     tree = _check(_libc.syscall(_SYS_OPEN_TREE, _AT_FDCWD, source.encode(), flags),
                   f"open_tree {source}")
-    attr = ctypes.create_string_buffer(struct.pack("QQQQ", _MOUNT_ATTR_IDMAP, 0, _MS_PRIVATE,
-                                                   userns), 32)
+    attr_set = _MOUNT_ATTR_IDMAP if userns is not None else 0
+    attr = ctypes.create_string_buffer(struct.pack("QQQQ", attr_set, 0, _MS_PRIVATE,
+                                                   userns if userns is not None else 0), 32)
     try:
         _check(_libc.syscall(_SYS_MOUNT_SETATTR, tree, b"", _AT_EMPTY_PATH | _AT_RECURSIVE,
                              attr, 32), f"idmapping {source}")

@@ -2,7 +2,8 @@
 
 Every command but create, run and exec is decided from argv alone and replaced by runc
 at once (os.execv), so an orchestrator's many state, kill and delete calls cost one
-interpreter start and nothing more: keep the imports here to os and sys.
+interpreter start and nothing more: keep the imports here to os and sys. (delete first
+looks for the container's directory under /run/stockade-oci: one stat.)
 """
 
 import os
@@ -21,6 +22,10 @@ def main() -> None:
         from stockade.oci.hardened import run_hardened
 
         sys.exit(run_hardened(argv, index))
+    if command == "delete":
+        from stockade.oci.delete import delete_main
+
+        delete_main(argv, index)
     try:
         runc = find_runc()
     except NoRunc as err:

@@ -1,25 +1,27 @@
 """Give a root-owned rootfs to a container whose root is an unprivileged host id.
 
 Two shapes of rootfs reach a runtime:
-* a mount point (containerd's overlay or bind snapshot at <bundle>/rootfs): replaced in
-  place by an equivalent idmapped mount, so the orchestrator's own unmount removes it;
-  an overlay cannot itself be idmapped, so it is rebuilt over idmapped lower layers
-  with its own upper and work directories.
+* a mount point (containerd's overlay or bind snapshot at <bundle>/rootfs, podman's
+  overlay at .../merged): replaced in place by an equivalent idmapped mount, so the
+  orchestrator's own unmount removes it; an overlay cannot itself be idmapped, so it is
+  rebuilt over idmapped lower layers with its own upper and work directories.
 * a plain directory (podman --rootfs, runc run): an idmapped view is mounted under
   /run/stockade-oci for `runc create` and detached right after it; the container's mount
   namespace keeps its copy.
+
+runc prepares the rootfs as the container's root, which cannot pass through the
+orchestrators' private (0700) directories; such a rootfs is handed to runc through a
+plain bind under /run/stockade-oci, also detached once `runc create` returns.
 """
 
 import contextlib
 import os
-import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from stockade.oci import idmap
+from stockade.oci import idmap, staging
 from stockade.oci.harden import UsernsPlan
-
-STAGING = Path("/run/stockade-oci")
 
 
 class RootfsError(Exception):
@@ -75,16 +77,31 @@ def overlay_layers(options: str) -> tuple[list[str], str, str, list[str]] | None
     return lower, upper, work, other
 
 
-class ShiftedRootfs:
-    """Prepares the shifted view before `runc create` and tidies up after it."""
+class RootfsView:
+    """Prepares what runc sees as the rootfs before `runc create`, tidies up after it."""
 
-    def __init__(self, rootfs: str, plan: UsernsPlan) -> None:
+    def __init__(self, rootfs: str, plan: UsernsPlan, directory: str) -> None:
         self.rootfs = rootfs
         self.plan = plan
-        self.staging: Path | None = None  # our own directory under /run/stockade-oci
+        self.directory = Path(directory)  # staging.container_dir() for this container
         self.temporary: str | None = None  # a mount runc needs only until create returns
 
-    def prepare(self) -> str:
+    def _mount_point(self) -> Path:
+        for level in (Path(staging.STAGING), self.directory.parent, self.directory):
+            level.mkdir(mode=0o711, exist_ok=True)
+            level.chmod(0o711)  # the container's root must pass through, not list
+        target = self.directory / "rootfs"
+        target.mkdir(mode=0o755, exist_ok=True)
+        return target
+
+    def expose(self, path: str) -> str:
+        """A bind of `path` at a place the container's root can reach."""
+        target = self._mount_point()
+        idmap.attach(idmap.clone_tree(path), str(target))
+        self.temporary = str(target)
+        return self.temporary
+
+    def shift(self) -> str:
         """Mount the shifted view; returns the path runc should use as root.path."""
         entry = mount_at(self.rootfs, Path("/proc/self/mountinfo").read_text())
         userns = idmap.userns_fd(self.plan.uid_map, self.plan.gid_map)
@@ -99,22 +116,14 @@ class ShiftedRootfs:
         finally:
             os.close(userns)
 
-    def _new_staging(self) -> Path:
-        STAGING.mkdir(mode=0o711, exist_ok=True)
-        STAGING.chmod(0o711)  # the container's root must be able to pass through
-        self.staging = STAGING / secrets.token_hex(8)
-        self.staging.mkdir(mode=0o711)
-        return self.staging
-
     def _temporary_view(self, userns: int) -> str:
-        target = self._new_staging() / "rootfs"
-        target.mkdir(mode=0o755)
-        idmap.attach(idmap.idmapped_clone(self.rootfs, userns), str(target))
+        target = self._mount_point()
+        idmap.attach(idmap.clone_tree(self.rootfs, userns), str(target))
         self.temporary = str(target)
         return self.temporary
 
     def _replace_mount(self, userns: int) -> None:
-        tree = idmap.idmapped_clone(self.rootfs, userns)
+        tree = idmap.clone_tree(self.rootfs, userns)
         try:
             idmap.unmount(self.rootfs)
         except OSError:
@@ -127,13 +136,14 @@ class ShiftedRootfs:
         if layers is None:
             raise RootfsError(f"cannot read the overlay layers of {self.rootfs}")
         lower, upper, work, other = layers
-        staging = self._new_staging()
+        layers_dir = self._mount_point().parent / "layers"
+        layers_dir.mkdir(mode=0o700, exist_ok=True)
         shifted = []
         try:
             for index, layer in enumerate(lower):
-                target = staging / f"l{index}"
+                target = layers_dir / f"l{index}"
                 target.mkdir()
-                idmap.attach(idmap.idmapped_clone(layer, userns), str(target))
+                idmap.attach(idmap.clone_tree(layer, userns), str(target))
                 shifted.append(str(target))
             options = [f"lowerdir={':'.join(shifted)}"]
             if upper:
@@ -141,9 +151,11 @@ class ShiftedRootfs:
                 options += [f"upperdir={upper}", f"workdir={work}"]
             idmap.unmount(self.rootfs)
             try:
+                _clear_volatile_marker(work, other)
                 idmap.mount("overlay", self.rootfs, "overlay", ",".join([*options, *other]))
             except OSError:
                 # Put the orchestrator's mount back as it was, then report.
+                _clear_volatile_marker(work, other)
                 idmap.mount(entry.source, self.rootfs, "overlay", entry.super_options)
                 raise
             idmap.make_private(self.rootfs)
@@ -151,31 +163,67 @@ class ShiftedRootfs:
             # The overlay holds private copies of its layers; the staging mounts can go.
             for layer_view in shifted:
                 idmap.detach(layer_view)
-            self._remove_staging()
+            staging.remove(str(layers_dir))
 
     def _own_upper(self, upper: str) -> None:
-        """Root inside must own "/": give the (fresh) upper directory to the mapped root."""
-        info = os.stat(upper)
-        if (info.st_uid, info.st_gid) == (0, 0):
-            os.chown(upper, self.plan.uid_map[0][1], self.plan.gid_map[0][1])
+        """The upper layer is not idmapped, so what the orchestrator wrote there before
+        (podman writes /etc/mtab, a restarted container has its earlier changes) must be
+        shifted into the container's range, or root inside could not change it."""
+        shift_unshifted(upper, self.plan.uid_map[0], self.plan.gid_map[0])
 
-    def after_create(self) -> None:
-        """runc has pivoted into its own copy of the view: the host's copy can go."""
+    def after_create(self, keep: bool) -> None:
+        """runc has pivoted into its own copy of the view: the host's copy can go. The
+        empty directory stays while the container exists (`keep`): runc exec starts
+        there."""
         if self.temporary is not None:
             idmap.detach(self.temporary)
             self.temporary = None
-        self._remove_staging()
+        if not keep:
+            staging.remove(str(self.directory))
 
-    def _remove_staging(self) -> None:
-        """rmdir only, never a recursive delete: a mount still there must not be emptied."""
-        if self.staging is None:
-            return
-        for child in self.staging.iterdir():
-            with contextlib.suppress(OSError):
-                child.rmdir()
-        with contextlib.suppress(OSError):
-            self.staging.rmdir()
-        self.staging = None
+
+def shift_unshifted(top: str, uid_map: tuple[int, int, int],
+                    gid_map: tuple[int, int, int]) -> int:
+    """lchown every entry under `top` whose owner is a container id (0..size-1) to its
+    host id; entries already in the host range are left. Returns how many changed.
+
+    chown clears setuid, setgid and file capabilities; the mode bits are put back, the
+    capabilities are not (no_new_privs makes them useless anyway)."""
+    (_, uid_base, uid_size), (_, gid_base, gid_size) = uid_map, gid_map
+    changed = _shift_one(top, uid_base, uid_size, gid_base, gid_size)
+    for directory, dirs, files in os.walk(top):
+        for name in [*dirs, *files]:
+            changed += _shift_one(os.path.join(directory, name), uid_base, uid_size,
+                                  gid_base, gid_size)
+    return changed
+
+
+def _shift_one(path: str, uid_base: int, uid_size: int, gid_base: int, gid_size: int) -> int:
+    info = os.lstat(path)
+    uid = info.st_uid + uid_base if info.st_uid < uid_size else info.st_uid
+    gid = info.st_gid + gid_base if info.st_gid < gid_size else info.st_gid
+    if (uid, gid) == (info.st_uid, info.st_gid):
+        return 0
+    os.lchown(path, uid, gid)
+    if not stat.S_ISLNK(info.st_mode):
+        os.chmod(path, stat.S_IMODE(info.st_mode))
+    return 1
+
+
+def _clear_volatile_marker(work: str, options: list[str]) -> None:
+    """A `volatile` overlay leaves work/incompat/volatile behind and the kernel refuses
+    to mount that work directory again until it is gone. The mount it belonged to was
+    unmounted cleanly a moment ago, so nothing is lost (podman's storage does the same
+    before remounting)."""
+    if work and ("volatile" in options or "fsync=volatile" in options):
+        marker = Path(work) / "work" / "incompat" / "volatile"
+        with contextlib.suppress(FileNotFoundError):
+            for child in marker.iterdir():  # holds one entry, `dirty`
+                if child.is_dir() and not child.is_symlink():
+                    child.rmdir()
+                else:
+                    child.unlink()
+            marker.rmdir()
 
 
 def reachable(path: str, uid: int, gid: int) -> list[str]:
