@@ -128,7 +128,15 @@ def _write_launcher(world: World) -> None:
 
 
 def remove_cgroups(name: str) -> None:
-    """rmdir /sys/fs/cgroup/*/<name> and what is left below it (leaves first)."""
+    """Kill what still runs in /sys/fs/cgroup/*/<name>, then rmdir it, leaves first."""
+    killed = False
+    for procs in CGROUP_ROOT.glob(f"pids/{name}/**/cgroup.procs"):
+        for pid in procs.read_text().split():
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGKILL)
+                killed = True
+    if killed:
+        time.sleep(0.2)  # let the kernel reap them before the rmdirs
     for top in CGROUP_ROOT.glob(f"*/{name}"):
         for directory in sorted(top.rglob("*"), key=lambda p: -len(p.parts)):
             with contextlib.suppress(OSError):

@@ -205,6 +205,7 @@ def _bundle(world: World, name: str, rootfs: Path, args: list[str]) -> Path:
     config = json.loads((bundle / "config.json").read_text())
     config["root"] = {"path": str(rootfs), "readonly": False}
     config["process"].update(terminal=False, args=args)
+    config["linux"]["cgroupsPath"] = f"/{world.tag}/{name}"  # removed with the world
     (bundle / "config.json").write_text(json.dumps(config))
     return bundle
 
@@ -254,3 +255,31 @@ def test_pass_through_commands(policy: World) -> None:
     theirs = ocikit.run(["runc", "--root", root, "state", "no-such-container"])
     assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
     assert ocikit.run([launcher, "features"]).stdout == ocikit.run(["runc", "features"]).stdout
+
+
+def test_runc_lifecycle_and_exec_refusals(policy: World) -> None:
+    """create/start/exec/delete through stockade-oci as a person would type them."""
+    launcher, root = str(policy.launcher), str(policy.base / "runc")
+    bundle = _bundle(policy, "lifecycle", policy.rootfs, ["sleep", "300"])
+    name = "oci-life"
+    # The container's init inherits runc's stdio: no pipe that would stay open.
+    created = subprocess.run([launcher, "--root", root, "create", "--bundle", str(bundle), name],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, timeout=90, check=False)
+    try:
+        assert created.returncode == 0
+        assert ocikit.run([launcher, "--root", root, "start", name]).returncode == 0
+        state = json.loads(ocikit.run([launcher, "--root", root, "state", name]).stdout)
+        assert state["status"] == "running"
+        assert state["annotations"]["org.stockade.oci.policy"] == "default"
+        done = ocikit.run([launcher, "--root", root, "exec", name, "sh", "-c", PROBE])
+        assert done.returncode == 0, done.stderr
+        assert_hardened(done.stdout, exact=False)
+        for extra in (["--cap", "CAP_SYS_ADMIN"], ["--no-new-privs=false"]):
+            refused = ocikit.run([launcher, "--root", root, "exec", *extra, name, "true"])
+            assert refused.returncode != 0 and "stockade-oci" in refused.stderr, extra
+        assert policy.staged()
+    finally:
+        deleted = ocikit.run([launcher, "--root", root, "delete", "--force", name])
+    assert deleted.returncode == 0, deleted.stderr
+    assert policy.staged() == []
