@@ -77,7 +77,8 @@ def create_ms(binary: str, root: str, bundle: Path, runs: int) -> float:
         subprocess.run([binary, "--root", root, "create", "--bundle", str(bundle), name],
                        check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - start)
-        subprocess.run(["runc", "--root", root, "delete", "--force", name], check=False)
+        # Through the same binary: stockade-oci's delete also removes its directory.
+        subprocess.run([binary, "--root", root, "delete", "--force", name], check=False)
     return statistics.median(times) * 1000
 
 
