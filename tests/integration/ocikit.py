@@ -270,15 +270,14 @@ class Containerd:
                 "--fifo-dir", str(self.dir / "fifo"), *options]
 
     def remove_container(self, name: str) -> None:
+        """Kill its task, wait until containerd has let go of it, delete it."""
         self.ctr("task", "kill", "--signal", "KILL", name, timeout=30)
-        for _ in range(50):
-            if self.ctr("task", "delete", name, timeout=30).returncode != 0:
-                if "not found" in self.ctr("task", "ls", timeout=30).stdout or \
-                        name not in self.ctr("task", "ls", "-q", timeout=30).stdout.split():
-                    break
-                time.sleep(0.1)
-            else:
+        for _ in range(100):
+            if self.ctr("task", "delete", name, timeout=30).returncode == 0:
                 break
+            if name not in self.ctr("task", "ls", "--quiet", timeout=30).stdout.split():
+                break
+            time.sleep(0.1)
         self.ctr("container", "delete", name, timeout=30)
 
     def stop(self) -> None:

@@ -24,7 +24,7 @@ from stockade.oci.argv import (
 from stockade.oci.harden import Hardened, harden
 from stockade.oci.policyfile import DEFAULT_PATH, OciPolicy, load_policy
 from stockade.oci.rootfs import RootfsError, RootfsView, reachable
-from stockade.oci.runc import find_runc
+from stockade.oci.runc import NoRunc, find_runc
 from stockade.policy.capabilities import DEFAULT_BOUNDING
 
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
@@ -48,7 +48,8 @@ def run_hardened(argv: list[str], index: int) -> int:
         if command == "exec":
             return _exec(argv, options, args)
         return _create(argv, command, options, args)
-    except (_Failed, UsageError, StockadeError, OSError, ValueError) as err:
+    except (StockadeError, UsageError, NoRunc, OSError, ValueError, KeyError, TypeError) as err:
+        # Fail closed with one line: a bundle or command line we cannot read is refused.
         message = f"stockade-oci: {err}"
         print(message, file=sys.stderr)
         oplog.runc_log(options.log, options.log_format, "error", message)
