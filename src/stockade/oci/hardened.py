@@ -3,6 +3,7 @@
 Imported only for those three commands, so it may import pydantic and stockade.policy.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ from stockade.oci.argv import (
     global_options,
     replace_value,
 )
-from stockade.oci.harden import Hardened, harden
+from stockade.oci.harden import Hardened, Refused, harden
 from stockade.oci.policyfile import DEFAULT_PATH, OciPolicy, load_policy
 from stockade.oci.rootfs import RootfsError, RootfsView, reachable
 from stockade.oci.runc import NoRunc, find_runc
@@ -74,7 +75,13 @@ def _create(argv: list[str], command: str, options: GlobalOptions, args: Command
     config_path = bundle / "config.json"
     config = json.loads(config_path.read_text())
     rootfs = str(bundle / (config.get("root") or {}).get("path", "rootfs"))
-    result = harden(config, policy, host_facts.gather(container_id, rootfs, config))
+    try:
+        result = harden(config, policy, host_facts.gather(container_id, rootfs, config))
+    except Refused as err:
+        with contextlib.suppress(OSError):  # the refusal itself still reaches the caller
+            oplog.append_record(policy.log, {"container": container_id,
+                                             "bundle": str(bundle), "refused": str(err)})
+        raise
     staging.sweep()
     directory = staging.container_dir(options.root, container_id)
     view = _prepare_rootfs(result, policy, rootfs, directory)
