@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 here=$(pwd)
 
 DEBIAN_PACKAGES=(runc busybox-static nftables btrfs-progs xfsprogs debootstrap iproute2 gcc libc6-dev
-                 apparmor libnftables1 e2fsprogs)
+                 apparmor libnftables1 e2fsprogs podman containerd)
 
 need_root() {
     if [ "$(id -u)" -ne 0 ]; then
@@ -36,6 +36,7 @@ install_python() {
     echo "==> installing stockade and its Python dependencies"
     .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
     ln -sf "$here/.venv/bin/stockade" /usr/local/bin/stockade
+    ln -sf "$here/.venv/bin/stockade-oci" /usr/local/bin/stockade-oci
 }
 
 demo() {
