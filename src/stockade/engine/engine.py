@@ -361,8 +361,14 @@ class Engine:
     # -- processes ------------------------------------------------------------------------
 
     def exec(self, handle: str, args: list[str], stdio: Stdio, env: dict[str, str] | None = None,
-             user: str | None = None, console_socket: Path | None = None) -> int:
-        """Run `args` inside a running container with the init's hardening; its exit code."""
+             user: str | None = None, console_socket: Path | None = None, *,
+             tty: bool = False, cwd: str | None = None, rlimits: dict[str, int] | None = None,
+             console_size: tuple[int, int] | None = None, pid_file: Path | None = None) -> int:
+        """Run `args` inside a running container with the init's hardening; its exit code.
+
+        With `tty` runc makes the process a terminal and relays it to `stdio`, which should
+        be a pty slave (runc takes a console socket only when it detaches); `console_size`
+        is (rows, cols). `pid_file` receives the process's host pid once it runs."""
         if self._status(self.state.get(handle)) != "running":
             raise Conflict(f"container {handle} is not running")
         if not args:
@@ -370,11 +376,12 @@ class Engine:
         base = json.loads((self.layout.bundle(handle) / "config.json").read_text())["process"]
         ids = users.resolve(self.volumes.rootfs(self.layout.container(handle)).merged, user) \
             if user else None
-        process = exec_process(base, args, env or {}, console_socket is not None, user=ids)
+        process = exec_process(base, args, env or {}, tty or console_socket is not None,
+                               cwd=cwd, user=ids, rlimits=rlimits, console_size=console_size)
         process_file = self.layout.container(handle) / f"exec-{os.getpid()}-{time.time_ns()}.json"
         process_file.write_text(json.dumps(process))
         try:
-            return self.runc.exec(handle, process_file, stdio, console_socket)
+            return self.runc.exec(handle, process_file, stdio, console_socket, pid_file)
         finally:
             process_file.unlink(missing_ok=True)
 

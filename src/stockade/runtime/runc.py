@@ -88,11 +88,13 @@ class Runc:
         self._run("delete", "--force", cid)
 
     def exec(self, cid: str, process_file: Path, stdio: Stdio,
-             console_socket: Path | None = None) -> int:
+             console_socket: Path | None = None, pid_file: Path | None = None) -> int:
         """Run a process in the container and wait for it; returns its exit code."""
         args = ["exec", "--process", str(process_file)]
         if console_socket is not None:
             args += ["--console-socket", str(console_socket)]
+        if pid_file is not None:
+            args += ["--pid-file", str(pid_file)]
         proc = subprocess.run(self._argv(*args, cid), stdin=stdio.stdin, stdout=stdio.stdout,
                               stderr=stdio.stderr, check=False)
         return proc.returncode

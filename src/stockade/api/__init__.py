@@ -1,0 +1,1 @@
+"""The HTTP API daemon: routes over a unix socket, streaming process I/O."""
