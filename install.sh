@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 here=$(pwd)
 
 DEBIAN_PACKAGES=(runc busybox-static nftables btrfs-progs xfsprogs debootstrap iproute2 gcc libc6-dev
-                 apparmor libnftables1 e2fsprogs podman containerd)
+                 apparmor libnftables1 e2fsprogs podman containerd openssl)
 
 need_root() {
     if [ "$(id -u)" -ne 0 ]; then

@@ -10,7 +10,7 @@ import pytest
 
 from stockade.engine import Engine, EngineConfig
 from stockade.host import HostFeatures, probe
-from tests import leaks
+from tests import daemonkit, leaks
 
 STATE_BASE = Path("/tmp/stockade-test")
 
@@ -68,3 +68,16 @@ def engine(host: HostFeatures, session_tag: str, request: pytest.FixtureRequest,
                                              ("processes", still.processes)) if v})
         shutil.rmtree(root, ignore_errors=True)
         assert not left, f"{request.node.name} left kernel objects behind: {left}"
+
+
+@pytest.fixture
+def daemon(host: HostFeatures, session_tag: str) -> Iterator["daemonkit.Daemon"]:
+    """A private daemon (own root, socket and cgroup parent), checked for leaks after."""
+    reason = _can_run_containers(host)
+    if reason:
+        pytest.fail(f"cannot run integration test: {reason}")
+    tag = secrets.token_hex(3)
+    root = STATE_BASE / session_tag / f"d{tag}"
+    with daemonkit.running(root, f"{session_tag}-d{tag}") as running:
+        yield running
+    shutil.rmtree(root, ignore_errors=True)

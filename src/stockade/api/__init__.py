@@ -1,1 +1,1 @@
-"""The HTTP API daemon: routes over a unix socket, streaming process I/O."""
+"""The HTTP API: transport only; every decision is the engine's."""

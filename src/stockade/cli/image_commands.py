@@ -7,8 +7,8 @@ import typer
 
 from stockade.cli import render
 from stockade.cli.progress_view import RichProgress
-from stockade.cli.session import Options, open_engine
-from stockade.engine import Engine
+from stockade.cli.session import Options, open_client
+from stockade.client import Client
 from stockade.spec import human_size
 
 app = typer.Typer(no_args_is_help=True, help="Manage images.")
@@ -16,9 +16,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts."
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
 
-def _engine(ctx: typer.Context) -> Engine:
+def _engine(ctx: typer.Context) -> Client:
     options: Options = ctx.obj
-    return open_engine(options)
+    return open_client(options)
 
 
 @app.command("import")

@@ -1,5 +1,6 @@
 """The `stockade` command line."""
 
+import json
 import secrets
 import sys
 from pathlib import Path
@@ -9,13 +10,20 @@ import typer
 from pydantic import ValidationError
 
 from stockade import __version__
-from stockade.cli import audit_cli, foreground, image_commands, network_cli, render
+from stockade.cli import (
+    audit_cli,
+    image_commands,
+    network_cli,
+    remote_foreground,
+    render,
+    server_cli,
+)
 from stockade.cli import verify as verify_cli
 from stockade.cli.parsing import env_pairs, publish, volume
-from stockade.cli.session import Options, open_engine
-from stockade.engine import Engine
+from stockade.cli.session import Options, open_client
+from stockade.client import Client
 from stockade.errors import StockadeError
-from stockade.spec import ContainerSpec, Limits, ProcessSpec, UnsafeOptions
+from stockade.spec import ContainerSpec, Limits, LimitsPatch, ProcessSpec, UnsafeOptions
 
 PLATFORM_ERROR = 125  # docker's code for "the platform failed", distinct from the app's own
 _PASSTHROUGH = {"allow_interspersed_args": False}
@@ -31,15 +39,16 @@ Command = Annotated[list[str] | None, typer.Argument(help="Command and arguments
 @app.callback()
 def _global(
     ctx: typer.Context,
-    root: Annotated[Path | None, typer.Option(help="State and store root (STOCKADE_ROOT).")] = None,
+    root: Annotated[Path | None, typer.Option(
+        help="State and store root (STOCKADE_ROOT); for `server` and `audit`.")] = None,
     socket: Annotated[Path | None, typer.Option(help="Daemon socket (STOCKADE_SOCKET).")] = None,
 ) -> None:
     ctx.obj = Options.from_flags(root, socket)
 
 
-def _engine(ctx: typer.Context) -> Engine:
+def _engine(ctx: typer.Context) -> Client:
     options: Options = ctx.obj
-    return open_engine(options)
+    return open_client(options)
 
 
 def _argv(command: list[str] | None) -> list[str]:
@@ -121,19 +130,19 @@ def run(
     rm: Annotated[bool, typer.Option("--rm", help="Destroy when the process ends.")] = False,
 ) -> None:
     """Run a command in a new hardened container; exits with the command's code."""
-    if detach and (rm or tty or interactive):
-        raise StockadeError("-d cannot be combined with --rm, -i or -t")
+    if detach and (tty or interactive):
+        raise StockadeError("-d cannot be combined with -i or -t")
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, tty,
                  cap_add, cpuset_cpus, writable, disk, publish_, security_group,
                  (unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac),
                  unsafe_cap_add)
-    engine = _engine(ctx)
-    if detach:
-        engine.create(spec)
-        engine.start(spec.handle)
+    client = _engine(ctx)
+    if detach:  # with --rm the daemon destroys it once its process has ended
+        client.create(spec, start=True, auto_remove=rm)
         print(spec.handle)
         return
-    raise typer.Exit(foreground.run(engine, spec, interactive=interactive, remove=rm))
+    raise typer.Exit(remote_foreground.run(client.socket, spec, interactive=interactive,
+                                           remove=rm))
 
 
 @app.command(context_settings=_PASSTHROUGH)
@@ -151,7 +160,7 @@ def create(
                  cap_add, cpuset_cpus, writable, disk, publish_, security_group,
                  (unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac),
                  unsafe_cap_add)
-    _engine(ctx).create(spec)
+    _engine(ctx).create(spec, start=False)
     print(spec.handle)
 
 
@@ -169,9 +178,10 @@ def exec_(
     tty: Annotated[bool, typer.Option("--tty", "-t")] = False,
 ) -> None:
     """Run a command in a running container."""
-    engine = _engine(ctx)
-    raise typer.Exit(foreground.exec_(engine, handle, _argv(command), env_pairs(env or []), user,
-                                      interactive=interactive, tty=tty))
+    socket = _engine(ctx).socket
+    raise typer.Exit(remote_foreground.exec_(socket, handle, _argv(command),
+                                             env_pairs(env or []), user,
+                                             interactive=interactive, tty=tty))
 
 
 @app.command()
@@ -263,6 +273,53 @@ def cleanup(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
 app.command(name="verify")(verify_cli.verify)
 app.command(name="audit")(audit_cli.audit)
+app.command(name="server")(server_cli.serve)
+
+
+@app.command()
+def update(
+    ctx: typer.Context, handle: str, memory: Memory = None, cpu_shares: Shares = None,
+    pids: Pids = None, disk: Disk = None, json_: JsonFlag = False,
+) -> None:
+    """Change the limits of a container while it runs."""
+    limits = _engine(ctx).update_limits(handle, LimitsPatch(
+        memory_bytes=memory, cpu_shares=cpu_shares, pids=pids, disk_bytes=disk))
+    if json_:
+        render.emit_json(limits)
+        return
+    print(f"{handle} memory={limits.memory_bytes} cpu_shares={limits.cpu_shares} "
+          f"pids={limits.pids} disk={limits.disk_bytes}")
+
+
+@app.command()
+def stats(ctx: typer.Context, handles: Annotated[list[str] | None, typer.Argument()] = None,
+          json_: JsonFlag = False) -> None:
+    """Memory, CPU, disk and network use per container."""
+    client = _engine(ctx)
+    names = handles or [info.handle for info in client.list()]
+    readings = [client.metrics(name) for name in names]
+    if json_:
+        render.emit_json(readings)
+        return
+    render.print_table(render.metrics_table(readings))
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    since: Annotated[int, typer.Option(help="Only events after this sequence number.")] = 0,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Wait for more.")] = False,
+    handle: Annotated[str | None, typer.Option("--container", help="One container.")] = None,
+) -> None:
+    """Container events: exited, out of memory, unsafe options; one JSON object a line."""
+    client = _engine(ctx)
+    while True:
+        found = client.events(since, handle, wait_s=10 if follow else 0)
+        for event in found:
+            print(json.dumps(event), flush=True)
+            since = max(since, int(event["seq"]))
+        if not follow:
+            return
 
 
 @app.command()

@@ -1,7 +1,7 @@
 """Network commands: net-in, security-group, network-policy, network-log, cleanup."""
 
-import signal
-import threading
+import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from stockade.cli import render
-from stockade.cli.session import open_engine
-from stockade.engine import Engine
+from stockade.cli.session import open_client
+from stockade.client import Client
 from stockade.errors import InvalidSpec
 from stockade.spec import NetworkPolicy, parse_rules
 
@@ -51,8 +51,8 @@ groups = typer.Typer(no_args_is_help=True, help="Egress security groups.")
 policies = typer.Typer(no_args_is_help=True, help="Container-to-container policy.")
 
 
-def _engine(ctx: typer.Context) -> Engine:
-    return open_engine(ctx.obj)
+def _engine(ctx: typer.Context) -> Client:
+    return open_client(ctx.obj)
 
 
 
@@ -152,22 +152,19 @@ def policy_ls(ctx: typer.Context, json_: JsonFlag = False) -> None:
     rows = [(p.source, p.destination, p.protocol, str(p.port)) for p in items]
     render.print_table(_table(("SOURCE", "DESTINATION", "PROTOCOL", "PORT"), rows))
 
+
 @commands.command("network-log")
-def network_log(ctx: typer.Context, duration: Annotated[float | None, typer.Option(
-        "--duration", help="Stop after this many seconds (default: until Ctrl-C).")]
-                = None) -> None:
-    """Record logged and denied packets into <root>/network-log.jsonl."""
-    engine = _engine(ctx)
-    reader = engine.network_log_reader()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if duration is not None:
-        threading.Timer(duration, stop.set).start()
-    try:
-        count = reader.run(stop)
-    except KeyboardInterrupt:
-        count = 0
-    finally:
-        stop.set()
-        reader.close()
-    print(f"{count} records written to {engine.layout.network_log}")
+def network_log(ctx: typer.Context,
+                follow: Annotated[bool, typer.Option("--follow", "-f",
+                                                     help="Keep printing new records.")] = False,
+                since: Annotated[int, typer.Option(help="Skip this many records.")] = 0) -> None:
+    """Print logged and denied packets (the daemon records them as JSON lines)."""
+    client = _engine(ctx)
+    while True:
+        records = client.network_log(since)
+        for record in records:
+            print(json.dumps(record), flush=True)
+        since += len(records)
+        if not follow:
+            return
+        time.sleep(0.5)

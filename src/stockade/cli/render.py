@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stockade.images import Image
-from stockade.spec import ContainerInfo, format_size, human_size
+from stockade.spec import ContainerInfo, ContainerMetrics, format_size, human_size
 
 
 def emit_json(value: Any) -> None:
@@ -39,6 +39,23 @@ def containers_table(items: Sequence[ContainerInfo]) -> Table:
         table.add_row(c.handle, state, c.image, " ".join(c.command)[:40], c.ip or "", ports,
                       format_size(c.limits.memory_bytes), str(c.limits.cpu_shares),
                       str(c.limits.pids), _disk(c), _age(c.created_at), ", ".join(c.events))
+    return table
+
+
+def _size_or_dash(value: int | None) -> str:
+    return "-" if value is None else f"{value / (1 << 20):.1f}M"
+
+
+def metrics_table(items: Sequence[ContainerMetrics]) -> Table:
+    table = Table("HANDLE", "MEMORY", "CPU (s)", "PIDS", "DISK", "NET TX", "NET RX", box=None,
+                  header_style="bold")
+    for m in items:
+        table.add_row(m.handle,
+                      f"{_size_or_dash(m.memory_bytes)}/{format_size(m.memory_limit_bytes)}",
+                      "-" if m.cpu_seconds is None else f"{m.cpu_seconds:.2f}",
+                      "-" if m.pids is None else str(m.pids),
+                      f"{_size_or_dash(m.disk_used_bytes)}/{format_size(m.disk_limit_bytes)}",
+                      _size_or_dash(m.network_tx_bytes), _size_or_dash(m.network_rx_bytes))
     return table
 
 

@@ -1,19 +1,17 @@
-"""Build the engine the CLI drives (in-process until the API daemon lands)."""
+"""Global flags and the client every command talks to the daemon through."""
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from stockade.engine import Engine, EngineConfig
-from stockade.errors import StockadeError
-from stockade.host import probe
-
-DEFAULT_SOCKET = Path("/run/stockade/stockade.sock")
+from stockade.api.config import DEFAULT_SOCKET
+from stockade.client import Client
 
 
 @dataclass(frozen=True)
 class Options:
-    """Global flags every command accepts."""
+    """Global flags every command accepts. `root` matters to the daemon (`server`) and to
+    commands that read its files directly (`audit`); the rest talk to the socket."""
 
     root: Path | None
     socket: Path
@@ -24,10 +22,6 @@ class Options:
         return cls(root=root, socket=chosen)
 
 
-def open_engine(options: Options) -> Engine:
-    if os.geteuid() != 0:
-        raise StockadeError("stockade must run as root (it creates namespaces and cgroups)")
-    host = probe()
-    if not host.runc.available:
-        raise StockadeError("runc is not installed: run the install command in the README")
-    return Engine(EngineConfig.from_environment(options.root), host)
+def open_client(options: Options) -> Client:
+    """Connects lazily: the first call says how to start a daemon if none answers."""
+    return Client(options.socket)

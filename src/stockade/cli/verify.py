@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from stockade import verify as verifier
-from stockade.cli.session import Options, open_engine
+from stockade.cli.session import Options, open_client
 
 
 def verify(
@@ -19,12 +19,7 @@ def verify(
 ) -> None:
     """Prove every hardening layer from inside; exit 0 only if every check passes."""
     options: Options = ctx.obj
-    engine = open_engine(options)
-    sockets = (str(options.socket),)  # wherever this daemon listens must stay invisible
-    if handle is None:
-        report = verifier.verify_new(engine, strict, sockets)
-    else:
-        report = verifier.verify_container(engine, handle, strict, sockets)
+    report = open_client(options).verify(handle, strict)
     if json_:
         print(verifier.to_json(report))
     else:

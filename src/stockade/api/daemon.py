@@ -1,0 +1,163 @@
+"""The daemon's moving parts around one engine: locks per handle, the audit trail, metrics,
+and the background work (exit and OOM events, auto-remove, grace time, egress log)."""
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from stockade.api.config import ServerConfig
+from stockade.api.metrics import Metrics
+from stockade.api.models import CreateRequest
+from stockade.api.proctable import ProcessTable
+from stockade.audit import AuditLog
+from stockade.engine import Engine
+from stockade.errors import NotFound, StockadeError
+from stockade.spec import ContainerInfo
+
+log = logging.getLogger("stockade.daemon")
+
+
+class HandleLocks:
+    """One lock per container handle, so create, destroy and stop of one container never
+    interleave while different containers proceed in parallel."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    @contextlib.contextmanager
+    def held(self, handle: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(handle, threading.Lock())
+        with lock:
+            yield
+
+
+class Daemon:
+    def __init__(self, engine: Engine, config: ServerConfig) -> None:
+        self.engine = engine
+        self.config = config
+        self.audit = AuditLog(engine.layout.audit_log)
+        self.metrics = Metrics(engine)
+        self.processes = ProcessTable(engine)
+        self.locks = HandleLocks()
+        self.netlog_status = "not started"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def sockets(self) -> list[Path]:
+        """Where this daemon listens: verify checks none of it is visible in a container."""
+        return [self.config.socket]
+
+    # -- audit ------------------------------------------------------------------------------
+
+    def record_request(self, actor: str, action: str, target: str, result: str) -> None:
+        self.audit.append(kind="api", action=action, actor=actor, target=target, result=result)
+
+    def security(self, action: str, target: str, details: dict[str, Any] | None = None,
+                 actor: str = "stockade") -> None:
+        self.audit.append(kind="security", action=action, actor=actor, target=target,
+                          result="recorded", details=details)
+
+    def touch(self, handle: str) -> None:
+        with contextlib.suppress(NotFound):
+            self.engine.touch(handle)
+
+    # -- container lifecycle with locking and timing ----------------------------------------
+
+    def create(self, request: CreateRequest, actor: str) -> ContainerInfo:
+        spec = request.spec
+        for weakening in spec.unsafe.in_use():
+            self.security("unsafe option", spec.handle, {"option": weakening}, actor)
+        started = time.monotonic()
+        with self.locks.held(spec.handle):
+            if request.attach:
+                info = self.processes.create_attached(spec)
+            else:
+                info = self.engine.create(spec, auto_remove=request.auto_remove)
+                if request.start:
+                    info = self.engine.start(spec.handle)
+        self.metrics.create_seconds.observe(time.monotonic() - started)
+        return info
+
+    def destroy(self, handle: str) -> None:
+        started = time.monotonic()
+        with self.locks.held(handle):
+            self.engine.destroy(handle)
+            self.processes.forget_container(handle)
+        self.metrics.destroy_seconds.observe(time.monotonic() - started)
+
+    def stop(self, handle: str, timeout_s: float | None) -> ContainerInfo:
+        with self.locks.held(handle):
+            return self.engine.stop(handle, timeout_s)
+
+    def start(self, handle: str) -> ContainerInfo:
+        with self.locks.held(handle):
+            return self.engine.start(handle)
+
+    # -- background work --------------------------------------------------------------------
+
+    def start_background(self) -> None:
+        for target, name in ((self._watch, "watcher"), (self._read_netlog, "netlog")):
+            thread = threading.Thread(target=target, name=f"stockade-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop_background(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.processes.close()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.config.reaper_interval_s):
+            try:
+                self.sweep()
+            except Exception:  # one bad container must not stop the watcher
+                log.exception("watcher sweep failed")
+
+    def sweep(self) -> None:
+        """Exits (also those that happened while the daemon was down), OOM kills,
+        auto-remove, and containers whose grace time ran out."""
+        for record, status in self.engine.unreported_exits():
+            self.engine.report_exit(record.handle, status)
+            if status.oom_killed:
+                self.security("out of memory kill", record.handle,
+                              {"exit_code": status.exit_code})
+            if record.auto_remove:
+                self._reap(record.handle, "auto-remove after exit")
+        for handle in self.engine.expired(time.time()):
+            self._reap(handle, "grace time expired")
+
+    def _reap(self, handle: str, why: str) -> None:
+        try:
+            self.destroy(handle)
+        except NotFound:
+            return
+        except StockadeError as exc:
+            log.warning("cannot destroy %s (%s): %s", handle, why, exc)
+            return
+        self.audit.append(kind="lifecycle", action="destroy", actor="stockade",
+                          target=handle, result=f"ok: {why}")
+
+    def _read_netlog(self) -> None:
+        try:
+            reader = self.engine.network_log_reader(self._egress_record)
+        except (StockadeError, OSError) as exc:
+            self.netlog_status = f"unavailable: {exc}"
+            log.warning("network log not recorded: %s", exc)
+            return
+        self.netlog_status = "recording"
+        try:
+            reader.run(self._stop)
+        finally:
+            reader.close()
+
+    def _egress_record(self, entry: dict[str, Any]) -> None:
+        if entry.get("verdict") == "denied" and entry.get("scope") == self.engine.network.scope:
+            self.security("egress denied", str(entry.get("handle", "")),
+                          {k: entry.get(k) for k in ("destination", "protocol", "port")})

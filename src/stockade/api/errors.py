@@ -1,0 +1,80 @@
+"""Every failure leaves the API as a 4xx/5xx with one JSON body: {"error": {kind, message}}."""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from stockade.errors import (
+    Conflict,
+    HostUnsupported,
+    ImageError,
+    InvalidSpec,
+    NotFound,
+    StockadeError,
+)
+
+# most specific first: ImageError and InvalidSpec are bad input, the rest is state or host
+_KINDS: tuple[tuple[type[StockadeError], str, int], ...] = (
+    (NotFound, "not_found", 404),
+    (Conflict, "conflict", 409),
+    (InvalidSpec, "invalid", 422),
+    (ImageError, "invalid_image", 422),
+    (HostUnsupported, "unsupported", 501),
+)
+_HTTP_KINDS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
+
+
+def body(kind: str, message: str, details: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"kind": kind, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
+
+
+def classify(exc: StockadeError) -> tuple[str, int]:
+    for cls, kind, status in _KINDS:
+        if isinstance(exc, cls):
+            return kind, status
+    return "platform", 500
+
+
+def _validation_message(errors: list[Any]) -> str:
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    message = str(first.get("msg", "invalid request"))
+    return f"invalid {where}: {message}" if where else message
+
+
+async def _stockade(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StockadeError)
+    kind, status = classify(exc)
+    return JSONResponse(body(kind, str(exc)), status_code=status)
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    errors = exc.errors() if isinstance(exc, (RequestValidationError, ValidationError)) else []
+    details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg"))}
+               for e in errors]
+    malformed = any(e.get("type") == "json_invalid" for e in errors)
+    return JSONResponse(body("bad_request" if malformed else "invalid",
+                             _validation_message(list(errors)), details),
+                        status_code=400 if malformed else 422)
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    kind = _HTTP_KINDS.get(exc.status_code, "error")
+    return JSONResponse(body(kind, str(exc.detail)), status_code=exc.status_code,
+                        headers=exc.headers)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(StockadeError, _stockade)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(ValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)

@@ -1,0 +1,98 @@
+"""Request and response bodies that are the API's own (the rest are spec models)."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stockade.spec import HANDLE_PATTERN, ContainerInfo, ContainerSpec, EgressRule
+
+Signal = Literal["TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CreateRequest(_Body):
+    spec: ContainerSpec
+    start: bool = True  # ignored with attach: the client starts once it is attached
+    attach: bool = False  # stream the main process's stdio over /processes/init/attach
+    auto_remove: bool = False  # destroy once the main process has exited
+
+
+class BulkInfoRequest(_Body):
+    handles: list[str] = Field(max_length=1000)
+
+
+class BulkInfoItem(BaseModel):
+    info: ContainerInfo | None = None
+    error: str | None = None
+
+
+class StopRequest(_Body):
+    timeout_s: float | None = Field(default=None, gt=0, le=3600)
+
+
+class SignalRequest(_Body):
+    signal: Signal = "TERM"
+
+
+class NetInRequest(_Body):
+    host_port: int = Field(default=0, ge=0, le=65535)
+    container_port: int = Field(ge=1, le=65535)
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
+class PropertiesPatch(_Body):
+    """Values set the key; null removes it."""
+
+    properties: dict[str, str | None] = Field(max_length=256)
+
+
+class GroupRequest(_Body):
+    name: str = Field(min_length=1, max_length=63)
+    rules: list[EgressRule] = Field(max_length=100_000)
+
+
+class GroupRules(_Body):
+    rules: list[EgressRule] = Field(max_length=100_000)
+
+
+class BindingRequest(_Body):
+    container: str | None = Field(default=None, pattern=HANDLE_PATTERN)
+    default: bool = False
+
+
+class GroupSummary(BaseModel):
+    name: str
+    rules: int
+    default: bool
+    containers: list[str]
+
+
+class ImportRequest(_Body):
+    path: str = Field(min_length=1, max_length=4096)
+    name: str | None = Field(default=None, max_length=255)
+    keep_setuid: bool = False
+
+
+class BuildBaseRequest(_Body):
+    name: str = Field(default="base", max_length=255)
+
+
+class EventOut(BaseModel):
+    seq: int
+    time: float
+    handle: str
+    kind: str
+    detail: str
+
+
+class Ping(BaseModel):
+    ok: bool = True
+    version: str
+
+
+class VerifyRequest(_Body):
+    handle: str | None = Field(default=None, pattern=HANDLE_PATTERN)
+    strict: bool = False

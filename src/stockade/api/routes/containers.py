@@ -1,0 +1,143 @@
+"""Containers: create, list, inspect, lifecycle, limits, properties, ports, metrics, logs."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+from fastapi.responses import PlainTextResponse
+
+from stockade.api.models import (
+    BulkInfoItem,
+    BulkInfoRequest,
+    CreateRequest,
+    NetInRequest,
+    PropertiesPatch,
+    SignalRequest,
+    StopRequest,
+)
+from stockade.api.routes.deps import ActorDep, DaemonDep
+from stockade.errors import InvalidSpec, StockadeError
+from stockade.spec import HANDLE_PATTERN, ContainerInfo, ContainerMetrics, LimitsInfo, LimitsPatch
+
+router = APIRouter(prefix="/v1/containers", tags=["containers"])
+Handle = Annotated[str, Path(pattern=HANDLE_PATTERN, max_length=63)]
+_WAIT_LIMIT_S = 60.0
+
+
+def _properties_filter(items: list[str]) -> dict[str, str]:
+    wanted = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidSpec(f"invalid property filter {item!r}: use KEY=VALUE")
+        wanted[key] = value
+    return wanted
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create(request: CreateRequest, daemon: DaemonDep, who: ActorDep) -> ContainerInfo:
+    """Create a hardened container (and start it unless `start` is false or `attach`)."""
+    return daemon.create(request, who)
+
+
+@router.get("")
+def list_containers(daemon: DaemonDep, properties: Annotated[
+        list[str], Query(alias="property", max_length=32)] = []) -> list[ContainerInfo]:  # noqa: B006
+    """Every container, or those whose properties match every `property=KEY=VALUE`."""
+    wanted = _properties_filter(properties)
+    return [info for info in daemon.engine.list()
+            if all(info.properties.get(k) == v for k, v in wanted.items())]
+
+
+@router.post("/bulk-info")
+def bulk_info(request: BulkInfoRequest, daemon: DaemonDep) -> dict[str, BulkInfoItem]:
+    result = {}
+    for handle in request.handles:
+        try:
+            result[handle] = BulkInfoItem(info=daemon.engine.inspect(handle))
+        except StockadeError as exc:
+            result[handle] = BulkInfoItem(error=str(exc))
+    return result
+
+
+@router.get("/{handle}")
+def inspect(handle: Handle, daemon: DaemonDep) -> ContainerInfo:
+    return daemon.engine.inspect(handle)
+
+
+@router.delete("/{handle}", status_code=status.HTTP_204_NO_CONTENT)
+def destroy(handle: Handle, daemon: DaemonDep) -> Response:
+    daemon.destroy(handle)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{handle}/start")
+def start(handle: Handle, daemon: DaemonDep) -> ContainerInfo:
+    return daemon.start(handle)
+
+
+@router.post("/{handle}/stop")
+def stop(handle: Handle, request: StopRequest, daemon: DaemonDep) -> ContainerInfo:
+    """TERM to every process, KILL after `timeout_s`."""
+    return daemon.stop(handle, request.timeout_s)
+
+
+@router.post("/{handle}/signal", status_code=status.HTTP_204_NO_CONTENT)
+def signal(handle: Handle, request: SignalRequest, daemon: DaemonDep) -> Response:
+    daemon.engine.signal(handle, request.signal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{handle}/wait")
+def wait(handle: Handle, daemon: DaemonDep,
+         timeout_s: Annotated[float, Query(gt=0, le=_WAIT_LIMIT_S)] = 30) -> ContainerInfo:
+    """The container once its main process has ended, or as it is at the timeout."""
+    daemon.engine.wait(handle, timeout_s)
+    return daemon.engine.inspect(handle)
+
+
+@router.get("/{handle}/logs", response_class=PlainTextResponse)
+def logs(handle: Handle, daemon: DaemonDep,
+         stream: Annotated[str, Query(pattern="^(stdout|stderr)$")] = "stdout") -> Response:
+    out, err = daemon.engine.logs(handle)
+    return Response(out if stream == "stdout" else err, media_type="application/octet-stream")
+
+
+@router.get("/{handle}/limits")
+def get_limits(handle: Handle, daemon: DaemonDep) -> LimitsInfo:
+    return daemon.engine.inspect(handle).limits
+
+
+@router.put("/{handle}/limits")
+def set_limits(handle: Handle, patch: LimitsPatch, daemon: DaemonDep,
+               who: ActorDep) -> LimitsInfo:
+    """Memory, CPU shares and pids through the cgroup; disk through the quota backend."""
+    with daemon.locks.held(handle):
+        info = daemon.engine.update_limits(handle, patch)
+    daemon.security("limits changed", handle, patch.model_dump(exclude_none=True), who)
+    return info.limits
+
+
+@router.get("/{handle}/properties")
+def get_properties(handle: Handle, daemon: DaemonDep) -> dict[str, str]:
+    return daemon.engine.inspect(handle).properties
+
+
+@router.patch("/{handle}/properties")
+def set_properties(handle: Handle, patch: PropertiesPatch, daemon: DaemonDep) -> dict[str, str]:
+    with daemon.locks.held(handle):
+        return daemon.engine.set_properties(handle, patch.properties).properties
+
+
+@router.post("/{handle}/net-in")
+def net_in(handle: Handle, request: NetInRequest, daemon: DaemonDep,
+           who: ActorDep) -> ContainerInfo:
+    """Publish one more port (host port 0 picks a free one)."""
+    info = daemon.engine.net_in(handle, request.host_port, request.container_port,
+                                request.protocol)
+    daemon.security("port published", handle, request.model_dump(), who)
+    return info
+
+
+@router.get("/{handle}/metrics")
+def metrics(handle: Handle, daemon: DaemonDep) -> ContainerMetrics:
+    return daemon.engine.metrics(handle)

@@ -1,0 +1,78 @@
+"""The daemon itself: ping, capacity, host info, events, cleanup, verify, Prometheus."""
+
+import itertools
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from stockade import __version__
+from stockade import verify as verifier
+from stockade.api.models import EventOut, Ping, VerifyRequest
+from stockade.api.routes.deps import DaemonDep
+from stockade.spec import Capacity
+from stockade.verify.report import Report
+
+router = APIRouter(tags=["system"])
+_POLL_S = 0.2
+
+
+@router.get("/v1/ping")
+def ping() -> Ping:
+    return Ping(version=__version__)
+
+
+@router.get("/v1/capacity")
+def capacity(daemon: DaemonDep) -> Capacity:
+    return daemon.engine.capacity()
+
+
+@router.get("/v1/info")
+def info(daemon: DaemonDep) -> dict[str, Any]:
+    return daemon.engine.info() | {"network_log": daemon.netlog_status,
+                                   "audit_log": str(daemon.audit.path)}
+
+
+@router.get("/v1/events")
+def events(daemon: DaemonDep, since: Annotated[int, Query(ge=0)] = 0,
+           handle: Annotated[str | None, Query(max_length=63)] = None,
+           wait_s: Annotated[float, Query(ge=0, le=30)] = 0) -> list[EventOut]:
+    """Events after `since` (exited, out of memory, unsafe); waits up to `wait_s` for one."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = daemon.engine.state.events(since, handle)
+        if found or time.monotonic() >= deadline:
+            return [EventOut(**vars(e)) for e in found]
+        time.sleep(_POLL_S)
+
+
+@router.get("/v1/network-log")
+def network_log(daemon: DaemonDep, since: Annotated[int, Query(ge=0)] = 0,
+                limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict[str, Any]]:
+    """Logged and denied packets of this daemon's containers, oldest first, after `since`."""
+    path = daemon.engine.layout.network_log
+    if not path.exists():
+        return []
+    with path.open() as records:
+        lines = itertools.islice(records, since, since + limit)
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+@router.post("/v1/cleanup")
+def cleanup(daemon: DaemonDep) -> list[str]:
+    return daemon.engine.cleanup()
+
+
+@router.post("/v1/verify")
+def verify(request: VerifyRequest, daemon: DaemonDep) -> Report:
+    """Prove every layer from inside `handle`, or inside a fresh default container."""
+    sockets = tuple(str(s) for s in daemon.sockets())
+    if request.handle is None:
+        return verifier.verify_new(daemon.engine, request.strict, sockets)
+    return verifier.verify_container(daemon.engine, request.handle, request.strict, sockets)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(daemon: DaemonDep) -> Response:
+    return Response(daemon.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -1,0 +1,106 @@
+"""`stockade server`: reconcile, then serve the API on the unix socket (and TLS, if set)."""
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import ssl
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from stockade.api.app import create_app
+from stockade.api.config import ServerConfig
+from stockade.api.daemon import Daemon
+from stockade.api.peer import PeerHttp, PeerWebSocket
+from stockade.engine import Engine, EngineConfig
+from stockade.errors import Conflict, StockadeError
+from stockade.host import probe
+
+log = logging.getLogger("stockade.daemon")
+
+
+def pid_file(socket: Path) -> Path:
+    return socket.with_suffix(".pid")
+
+
+def _claim(socket: Path) -> None:
+    """One daemon per socket: refuse if one answers, remove a dead one's socket file."""
+    socket.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    previous = pid_file(socket)
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(previous.read_text())
+        if pid != os.getpid() and Path(f"/proc/{pid}").exists() and \
+                b"stockade" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            raise Conflict(f"a stockade daemon (pid {pid}) already serves {socket}")
+    socket.unlink(missing_ok=True)
+    previous.write_text(str(os.getpid()))
+
+
+def _uvicorn(app: Any, **kwargs: Any) -> uvicorn.Server:
+    config = uvicorn.Config(app, http=PeerHttp, ws=PeerWebSocket, lifespan="off",
+                            log_level="warning", access_log=False, **kwargs)
+    server = uvicorn.Server(config)
+    # one set of handlers stops both listeners (see _serve), not each its own
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    return server
+
+
+def _tls_kwargs(config: ServerConfig) -> dict[str, object]:
+    tcp = config.tcp
+    assert tcp is not None
+    return {"host": tcp.host, "port": tcp.port, "ssl_certfile": str(tcp.certificate),
+            "ssl_keyfile": str(tcp.key),
+            "ssl_ca_certs": str(tcp.client_ca) if tcp.client_ca else None,
+            # with a CA, a certificate is one way in; the token (if any) is the other
+            "ssl_cert_reqs": ssl.CERT_OPTIONAL if tcp.client_ca and tcp.token_file
+            else ssl.CERT_REQUIRED if tcp.client_ca else ssl.CERT_NONE}
+
+
+async def _serve(daemon: Daemon) -> None:
+    app = create_app(daemon)
+    servers = [_uvicorn(app, uds=str(daemon.config.socket))]
+    if daemon.config.tcp is not None:
+        servers.append(_uvicorn(app, **_tls_kwargs(daemon.config)))
+    loop = asyncio.get_running_loop()
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop)
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    while not servers[0].started and not any(t.done() for t in tasks):
+        await asyncio.sleep(0.01)
+    # root only: the socket is full control (under the default umask it was born without
+    # write permission for others, and connecting needs write permission)
+    os.chmod(daemon.config.socket, 0o600)
+    await asyncio.gather(*tasks)
+
+
+def serve(config: ServerConfig) -> None:
+    """Blocks until SIGTERM/SIGINT. Containers keep running after the daemon stops."""
+    logging.basicConfig(level=logging.INFO, format="stockade server: %(message)s")
+    if os.geteuid() != 0:
+        raise StockadeError("stockade server must run as root")
+    host = probe()
+    if not host.runc.available:
+        raise StockadeError("runc is not installed: run the install command in the README")
+    _claim(config.socket)
+    engine = Engine(EngineConfig.from_environment(config.root), host)
+    try:
+        daemon = Daemon(engine, config)
+        for line in engine.reconcile():
+            log.info("%s", line)
+            daemon.audit.append(kind="lifecycle", action="reconcile", actor="stockade",
+                                target="", result=line)
+        daemon.start_background()
+        try:
+            asyncio.run(_serve(daemon))
+        finally:
+            daemon.stop_background()
+    finally:
+        engine.close()
+        config.socket.unlink(missing_ok=True)
+        pid_file(config.socket).unlink(missing_ok=True)

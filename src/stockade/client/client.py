@@ -1,0 +1,238 @@
+"""`Client` speaks the API and mirrors the engine's methods, so front doors that used the
+engine in-process can use the daemon instead."""
+
+import builtins
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from stockade.api.config import DEFAULT_SOCKET
+from stockade.client import streams
+from stockade.client.errors import DaemonUnavailable, from_body, from_response, unavailable
+from stockade.client.netops import NetClient
+from stockade.images import Image
+from stockade.images.progress import NoProgress, Progress
+from stockade.images.store import GcReport
+from stockade.spec import (
+    Capacity,
+    ContainerInfo,
+    ContainerMetrics,
+    ContainerSpec,
+    LimitsInfo,
+    LimitsPatch,
+)
+from stockade.verify.report import Report
+
+_TIMEOUT = httpx.Timeout(300.0, connect=5.0)
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+class Client:
+    def __init__(self, socket: Path = DEFAULT_SOCKET) -> None:
+        self.socket = socket
+        self._http = httpx.Client(transport=httpx.HTTPTransport(uds=str(socket)),
+                                  base_url="http://stockade", timeout=_TIMEOUT)
+        self.net = NetClient(self._call)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: Any = None,
+              params: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._http.request(method, path, json=body, params=params)
+        except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError) as exc:
+            raise unavailable(str(self.socket)) from exc
+        if response.status_code >= 400:
+            raise from_response(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.content
+
+    def _lines(self, path: str, body: Any) -> Iterator[dict[str, Any]]:
+        try:
+            with self._http.stream("POST", path, json=body, timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise from_response(response)
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except (httpx.ConnectError, FileNotFoundError) as exc:
+            raise unavailable(str(self.socket)) from exc
+
+    # -- system ---------------------------------------------------------------------------------
+
+    def ping(self) -> bool:
+        return bool(self._call("GET", "/v1/ping")["ok"])
+
+    def available(self) -> bool:
+        try:
+            return self.ping()
+        except DaemonUnavailable:
+            return False
+
+    def capacity(self) -> Capacity:
+        return Capacity.model_validate(self._call("GET", "/v1/capacity"))
+
+    def info(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v1/info")
+        return result
+
+    def cleanup(self) -> builtins.list[str]:
+        return list(self._call("POST", "/v1/cleanup"))
+
+    def events(self, since: int = 0, handle: str | None = None,
+               wait_s: float = 0) -> builtins.list[dict[str, Any]]:
+        params: dict[str, Any] = {"since": since, "wait_s": wait_s}
+        if handle:
+            params["handle"] = handle
+        return list(self._call("GET", "/v1/events", params=params))
+
+    def verify(self, handle: str | None = None, strict: bool = False) -> Report:
+        return Report.model_validate(self._call("POST", "/v1/verify",
+                                                {"handle": handle, "strict": strict}))
+
+    def network_log(self, since: int = 0) -> builtins.list[dict[str, Any]]:
+        return list(self._call("GET", "/v1/network-log", params={"since": since}))
+
+    def prometheus(self) -> str:
+        return bytes(self._call("GET", "/metrics")).decode()
+
+    # -- containers ---------------------------------------------------------------------------
+
+    def create(self, spec: ContainerSpec, start: bool = True, auto_remove: bool = False,
+               attach: bool = False) -> ContainerInfo:
+        body = {"spec": spec.model_dump(mode="json"), "start": start,
+                "auto_remove": auto_remove, "attach": attach}
+        return ContainerInfo.model_validate(self._call("POST", "/v1/containers", body))
+
+    def list(self, properties: dict[str, str] | None = None) -> builtins.list[ContainerInfo]:
+        params = {"property": [f"{k}={v}" for k, v in (properties or {}).items()]}
+        return [ContainerInfo.model_validate(item)
+                for item in self._call("GET", "/v1/containers", params=params)]
+
+    def bulk_info(self, handles: builtins.list[str]) -> dict[str, ContainerInfo | str]:
+        found = self._call("POST", "/v1/containers/bulk-info", {"handles": handles})
+        return {handle: ContainerInfo.model_validate(item["info"]) if item["info"]
+                else str(item["error"]) for handle, item in found.items()}
+
+    def inspect(self, handle: str) -> ContainerInfo:
+        return ContainerInfo.model_validate(self._call("GET", f"/v1/containers/{handle}"))
+
+    def start(self, handle: str) -> ContainerInfo:
+        return ContainerInfo.model_validate(self._call("POST", f"/v1/containers/{handle}/start"))
+
+    def stop(self, handle: str, timeout: float | None = None) -> ContainerInfo:
+        return ContainerInfo.model_validate(self._call(
+            "POST", f"/v1/containers/{handle}/stop", {"timeout_s": timeout}))
+
+    def signal(self, handle: str, signal: str = "TERM") -> None:
+        self._call("POST", f"/v1/containers/{handle}/signal", {"signal": signal})
+
+    def wait(self, handle: str, timeout_s: float = 30) -> ContainerInfo:
+        return ContainerInfo.model_validate(self._call(
+            "GET", f"/v1/containers/{handle}/wait", params={"timeout_s": timeout_s}))
+
+    def destroy(self, handle: str) -> None:
+        self._call("DELETE", f"/v1/containers/{handle}")
+
+    def logs(self, handle: str) -> tuple[bytes, bytes]:
+        return tuple(  # type: ignore[return-value]
+            bytes(self._call("GET", f"/v1/containers/{handle}/logs", params={"stream": s})
+                  or b"") for s in ("stdout", "stderr"))
+
+    def limits(self, handle: str) -> LimitsInfo:
+        return LimitsInfo.model_validate(self._call("GET", f"/v1/containers/{handle}/limits"))
+
+    def update_limits(self, handle: str, patch: LimitsPatch) -> LimitsInfo:
+        return LimitsInfo.model_validate(self._call(
+            "PUT", f"/v1/containers/{handle}/limits", patch.model_dump(exclude_none=True)))
+
+    def set_properties(self, handle: str, properties: dict[str, str | None]) -> dict[str, str]:
+        return dict(self._call("PATCH", f"/v1/containers/{handle}/properties",
+                               {"properties": properties}))
+
+    def net_in(self, handle: str, host_port: int, container_port: int,
+               protocol: str = "tcp") -> ContainerInfo:
+        return ContainerInfo.model_validate(self._call(
+            "POST", f"/v1/containers/{handle}/net-in",
+            {"host_port": host_port, "container_port": container_port, "protocol": protocol}))
+
+    def metrics(self, handle: str) -> ContainerMetrics:
+        return ContainerMetrics.model_validate(
+            self._call("GET", f"/v1/containers/{handle}/metrics"))
+
+    # -- processes ------------------------------------------------------------------------------
+
+    def run(self, handle: str, args: builtins.list[str], env: dict[str, str] | None = None,
+            user: str | None = None, cwd: str | None = None) -> ProcessResult:
+        """Run a process to its end and collect its output."""
+        code, out, err = streams.run_captured(self.socket, handle, args, env=env, user=user,
+                                              cwd=cwd)
+        return ProcessResult(code, out, err)
+
+    # -- images ---------------------------------------------------------------------------------
+
+    def _image_stream(self, path: str, body: dict[str, Any], progress: Progress | None) -> Image:
+        report = progress or NoProgress()
+        for event in self._lines(path, body):
+            kind = event.get("event")
+            if kind == "layer_started":
+                report.layer_started(event["index"], event["total"], event["digest"],
+                                     event["size"])
+            elif kind == "advanced":
+                report.advanced(int(event["bytes"]))
+            elif kind == "layer_finished":
+                report.layer_finished(event["digest"], bool(event["reused"]))
+            elif kind == "message":
+                report.message(str(event["text"]))
+            elif kind == "done":
+                return Image.model_validate(event["image"])
+            elif kind == "error":
+                raise from_body(int(event.get("status", 500)), event)
+        raise DaemonUnavailable("the daemon closed the stream before the image was done")
+
+    def import_image(self, path: Path, name: str | None = None, keep_setuid: bool = False,
+                     progress: Progress | None = None) -> Image:
+        body = {"path": str(path.absolute()), "name": name, "keep_setuid": keep_setuid}
+        return self._image_stream("/v1/images/import", body, progress)
+
+    def build_base_image(self, name: str = "base", progress: Progress | None = None) -> Image:
+        return self._image_stream("/v1/images/build-base", {"name": name}, progress)
+
+    def list_images(self) -> builtins.list[tuple[Image, builtins.list[str]]]:
+        return [(Image.model_validate(item), builtins.list(item["in_use"]))
+                for item in self._call("GET", "/v1/images")]
+
+    def image(self, name: str) -> Image:
+        return Image.model_validate(self._call("GET", f"/v1/images/{name}"))
+
+    def image_users(self) -> dict[str, builtins.list[str]]:
+        return {image.name: users for image, users in self.list_images()}
+
+    def remove_image(self, name: str) -> GcReport:
+        return GcReport.model_validate(self._call("DELETE", f"/v1/images/{name}"))
+
+    def gc_images(self) -> GcReport:
+        return GcReport.model_validate(self._call("POST", "/v1/images/gc"))

@@ -1,0 +1,46 @@
+"""API error bodies back into the exceptions the engine raised."""
+
+from typing import Any
+
+import httpx
+
+from stockade.errors import (
+    Conflict,
+    HostUnsupported,
+    ImageError,
+    InvalidSpec,
+    NotFound,
+    StockadeError,
+)
+
+_BY_KIND: dict[str, type[StockadeError]] = {
+    "not_found": NotFound, "conflict": Conflict, "invalid": InvalidSpec,
+    "bad_request": InvalidSpec, "invalid_image": ImageError, "unsupported": HostUnsupported,
+    "too_large": InvalidSpec,
+}
+
+
+class DaemonUnavailable(StockadeError):
+    """Nothing answers on the socket."""
+
+
+def from_body(status: int, payload: Any) -> StockadeError:
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return StockadeError(f"the daemon answered {status}: {str(payload)[:200]}")
+    cls = _BY_KIND.get(str(error.get("kind")), StockadeError)
+    return cls(str(error.get("message", "unknown error")))
+
+
+def from_response(response: httpx.Response) -> StockadeError:
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = response.text
+    return from_body(response.status_code, payload)
+
+
+def unavailable(socket: str) -> DaemonUnavailable:
+    return DaemonUnavailable(
+        f"no stockade daemon answers at {socket}: start it with `stockade server` "
+        "(as root; add --detach to run it in the background)")
