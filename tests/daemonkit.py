@@ -26,7 +26,8 @@ class Daemon:
     log: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.log = self.root.with_name(self.root.name + "-daemon.log")
+        self.log = Path("/tmp/stockade-test-logs") / f"{self.root.parent.name}-{self.root.name}.log"
+        self.log.parent.mkdir(exist_ok=True)
 
     @property
     def socket(self) -> Path:

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -59,17 +60,28 @@ def _tls_kwargs(config: ServerConfig) -> dict[str, object]:
             else ssl.CERT_REQUIRED if tcp.client_ca else ssl.CERT_NONE}
 
 
+def _stop_on_signals(servers: list[uvicorn.Server], daemon_pid: int) -> None:
+    """Plain handlers, not the event loop's: libraries fork helpers (pyroute2 for network
+    namespaces) that inherit the loop's signal wakeup fd, so a SIGTERM meant for such a
+    helper would otherwise stop the daemon. A forked helper gets the default action."""
+    def handle(signum: int, frame: object) -> None:
+        if os.getpid() != daemon_pid:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        log.info("stopping: containers keep running")
+        for server in servers:
+            server.should_exit = True
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handle)
+
+
 async def _serve(daemon: Daemon) -> None:
     app = create_app(daemon)
     servers = [_uvicorn(app, uds=str(daemon.config.socket))]
     if daemon.config.tcp is not None:
         servers.append(_uvicorn(app, **_tls_kwargs(daemon.config)))
-    loop = asyncio.get_running_loop()
-    def stop() -> None:
-        for server in servers:
-            server.should_exit = True
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop)
+    _stop_on_signals(servers, os.getpid())
     tasks = [asyncio.create_task(s.serve()) for s in servers]
     while not servers[0].started and not any(t.done() for t in tasks):
         await asyncio.sleep(0.01)
@@ -82,6 +94,7 @@ async def _serve(daemon: Daemon) -> None:
 def serve(config: ServerConfig) -> None:
     """Blocks until SIGTERM/SIGINT. Containers keep running after the daemon stops."""
     logging.basicConfig(level=logging.INFO, format="stockade server: %(message)s")
+    faulthandler.enable()  # a crash of a native library still leaves a trace in the log
     if os.geteuid() != 0:
         raise StockadeError("stockade server must run as root")
     host = probe()
