@@ -1,0 +1,372 @@
+"""The client side of process streams: run or attach, relay stdio, return the exit code.
+
+Speaks the protocol of `stockade.api.wsproto` over the daemon's unix socket with the
+`websockets` threading client: output frames go to local fds, local stdin (raw when it is
+a terminal) goes to the process, a terminal's size follows ours (SIGWINCH).
+"""
+
+import contextlib
+import os
+import select
+import selectors
+import signal
+import termios
+import threading
+import tty as ttymode
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from socket import SO_SNDBUF, SOL_SOCKET
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.sync.client import ClientConnection, unix_connect
+
+from stockade.api import wsproto
+from stockade.api.procmodels import ProcessInfo, ProcessRequest, Window
+from stockade.api.wsproto import Control, ExitMessage, Stream
+from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
+
+_CHUNK = 65536
+_HTTP_TIMEOUT = httpx.Timeout(30.0, read=None)  # a create may build an image first
+Sink = Callable[[Stream, bytes], None]
+
+
+def attach(socket: Path, handle: str, process_id: str, stdin_fd: int | None, stdout_fd: int,
+           stderr_fd: int, tty: bool, *, close_stdin: bool = False, interrupts: bool = False,
+           on_attached: Callable[[], None] | None = None) -> int:
+    """Follow a process (its kept output first) until it ends; returns its exit code.
+
+    With `stdin_fd` our input goes to the process; `close_stdin` instead gives it EOF at
+    once (for a process that should not wait for input). With `interrupts` our first ^C
+    is sent to the process as SIGINT (a second one interrupts us). `on_attached` runs once
+    the stream is open, e.g. to start a container without missing any of its output."""
+    return attach_result(socket, handle, process_id, stdin_fd, stdout_fd, stderr_fd, tty,
+                         close_stdin=close_stdin, interrupts=interrupts,
+                         on_attached=on_attached).exit_code
+
+
+def attach_result(socket: Path, handle: str, process_id: str, stdin_fd: int | None,
+                  stdout_fd: int, stderr_fd: int, tty: bool, *, close_stdin: bool = False,
+                  interrupts: bool = False,
+                  on_attached: Callable[[], None] | None = None) -> ExitMessage:
+    """As `attach`, with the whole exit message (an init's says whether it was OOM-killed)."""
+    give_eof = close_stdin and stdin_fd is None and not tty
+    sinks = {Stream.STDOUT: stdout_fd, Stream.STDERR: stderr_fd}
+
+    def write(stream: Stream, data: bytes) -> None:
+        _write_all(sinks[stream], data)
+
+    def follow(ws: ClientConnection) -> ExitMessage:
+        return (_receive_interruptible if interrupts else receive)(ws, write)
+
+    with _connect(socket, handle, process_id, stdin=stdin_fd is not None or give_eof) as ws:
+        if on_attached is not None:
+            on_attached()
+        if give_eof:
+            with contextlib.suppress(ConnectionClosed):  # it ended already: moot
+                ws.send(wsproto.encode_message(Control(eof=True)))
+        if stdin_fd is None:
+            return follow(ws)
+        with _raw(stdin_fd, tty), _window_changes(tty) as winch, \
+                _Forwarder(ws, _FdInput(stdin_fd, tty), winch, _size_of(stdin_fd, tty)):
+            return follow(ws)
+
+
+def _receive_interruptible(ws: ClientConnection, sink: Sink) -> ExitMessage:
+    """The first ^C goes to the process, as it would for a process in our foreground."""
+    try:
+        return receive(ws, sink)
+    except KeyboardInterrupt:
+        with contextlib.suppress(ConnectionClosed):
+            ws.send(wsproto.encode_message(Control(signal="INT")))
+    return receive(ws, sink)
+
+
+def run_process(socket: Path, handle: str, request: ProcessRequest, *,
+                stdin_fd: int | None = None, stdout_fd: int = 1, stderr_fd: int = 2) -> int:
+    """Start a process and stay attached until it ends; without `stdin_fd` it reads EOF."""
+    if request.tty and request.window is None:  # the size of our terminal from the start
+        window = _size_of(stdin_fd if stdin_fd is not None else stdout_fd, True)
+        request = request.model_copy(update={"window": window})
+    info = start_process(socket, handle, request)
+    return attach(socket, handle, info.id, stdin_fd, stdout_fd, stderr_fd, request.tty,
+                  close_stdin=stdin_fd is None, interrupts=True)
+
+
+def run_captured(socket: Path, handle: str, args: list[str], *,
+                 env: dict[str, str] | None = None, user: str | None = None,
+                 cwd: str | None = None, rlimits: dict[str, int] | None = None,
+                 stdin: bytes = b"") -> tuple[int, bytes, bytes]:
+    """Run to the end with `stdin` as input; (exit code, stdout, stderr)."""
+    request = ProcessRequest(args=args, env=env or {}, user=user, cwd=cwd, rlimits=rlimits)
+    info = start_process(socket, handle, request)
+    captured: dict[Stream, bytearray] = {Stream.STDOUT: bytearray(), Stream.STDERR: bytearray()}
+    with _connect(socket, handle, info.id, stdin=True) as ws, \
+            _Forwarder(ws, _BytesInput(stdin), None, None):
+        ended = receive(ws, lambda stream, data: captured[stream].extend(data))
+    return ended.exit_code, bytes(captured[Stream.STDOUT]), bytes(captured[Stream.STDERR])
+
+
+def start_process(socket: Path, handle: str, request: ProcessRequest) -> ProcessInfo:
+    body = request_json(socket, "POST", f"/v1/containers/{quote(handle)}/processes",
+                        request.model_dump(mode="json", exclude_none=True))
+    return ProcessInfo.model_validate(body)
+
+
+def receive(ws: ClientConnection, sink: Sink) -> ExitMessage:
+    """Hand every output frame to `sink`; the exit message, or the close reason raised."""
+    ended: ExitMessage | None = None
+    try:
+        for message in ws:
+            if isinstance(message, str):
+                ended = wsproto.parse_exit(message)
+            else:
+                sink(*wsproto.decode_output(message))
+    except ConnectionClosed as exc:
+        frame = exc.rcvd
+        raise wsproto.error_for_close(frame.code if frame else None,
+                                      frame.reason if frame else "") from None
+    if ended is None:
+        raise wsproto.error_for_close(ws.close_code, ws.close_reason or "")
+    return ended
+
+
+# -- the connection -------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _connect(socket: Path, handle: str, process_id: str,
+             stdin: bool) -> Iterator[ClientConnection]:
+    path = f"/v1/containers/{quote(handle)}/processes/{quote(process_id)}/attach"
+    uri = f"ws://localhost{path}?stdin={'true' if stdin else 'false'}"
+    try:
+        ws = unix_connect(path=str(socket), uri=uri, open_timeout=30, ping_interval=None)
+    except (OSError, InvalidHandshake) as exc:
+        raise StockadeError(f"cannot attach through the daemon at {socket}: {exc}") from exc
+    with ws:
+        yield ws
+
+
+def request_json(socket: Path, method: str, path: str, body: object = None) -> Any:
+    """One call to the daemon; its JSON answer, or its error raised as a stockade error.
+    (Until the lead's `stockade.client.Client` covers these routes.)"""
+    transport = httpx.HTTPTransport(uds=str(socket))
+    with httpx.Client(transport=transport, base_url="http://localhost",
+                      timeout=_HTTP_TIMEOUT) as client:
+        try:
+            response = client.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            raise StockadeError(f"cannot reach the daemon at {socket}: {exc}") from exc
+    if response.is_error:
+        raise _http_error(response)
+    return response.json() if response.content else None
+
+
+def _http_error(response: httpx.Response) -> StockadeError:
+    kinds: dict[int, type[StockadeError]] = {400: InvalidSpec, 404: NotFound, 409: Conflict,
+                                             422: InvalidSpec}
+    try:
+        message = _message_of(response.json())
+    except ValueError:
+        message = ""
+    text = message or response.text.strip() or f"the daemon answered {response.status_code}"
+    return kinds.get(response.status_code, StockadeError)(text)
+
+
+def _message_of(body: object) -> str:
+    """The lead's error bodies, or FastAPI's own {"detail": ...}."""
+    if not isinstance(body, dict):
+        return ""
+    for key in ("error", "message", "detail"):
+        value = body.get(key)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            first = value[0]
+            where = ".".join(str(part) for part in first.get("loc", []))
+            return f"{where}: {first.get('msg', '')}"
+    return ""
+
+
+# -- local stdin, terminal and window ---------------------------------------------------------
+
+class _FdInput:
+    """Local input from an fd; at its end a pipe gets EOF, a terminal nothing."""
+
+    def __init__(self, fd: int, tty: bool) -> None:
+        self.fd: int | None = fd
+        self.tty = tty
+
+    def read(self) -> bytes:
+        assert self.fd is not None
+        try:
+            return os.read(self.fd, _CHUNK)
+        except OSError:
+            return b""
+
+
+class _BytesInput:
+    """Local input given whole; sent in chunks, then EOF."""
+
+    fd: int | None = None
+    tty = False
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _Stopped(Exception):
+    """The forwarder was told to stop while it waited to send."""
+
+
+class _Forwarder:
+    """A thread sending our input and window changes while the main thread receives.
+
+    websockets' threading client holds the connection's lock while a send blocks in
+    sendall, and its receiving thread needs that lock too. A blocked send would stop us
+    receiving; the daemon paces a process's output to its readers, and a process such as
+    `cat` reads input only as its output drains, so that would deadlock. The forwarder
+    therefore waits (without the lock) until the socket has room, and sends at most a
+    quarter of its send buffer at a time: an AF_UNIX socket polls writable only while
+    less than a quarter is in use, so such a send never blocks."""
+
+    def __init__(self, ws: ClientConnection, source: _FdInput | _BytesInput,
+                 winch: int | None, window: Window | None) -> None:
+        self._ws = ws
+        self._source = source
+        self._winch = winch
+        self._window = window
+        self._chunk = _safe_chunk(ws)
+        self._stop_r, self._stop_w = os.pipe()
+        self._thread = threading.Thread(target=self._run, name="stdin-forwarder", daemon=True)
+
+    def __enter__(self) -> "_Forwarder":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        os.write(self._stop_w, b"x")
+        self._thread.join()
+        os.close(self._stop_r)
+        os.close(self._stop_w)
+
+    def _run(self) -> None:
+        with contextlib.suppress(ConnectionClosed, _Stopped):
+            if self._window is not None:
+                self._send_control(Control(resize=self._window))
+            if isinstance(self._source, _BytesInput):
+                self._send_data(self._source.data)
+                self._send_control(Control(eof=True))
+            self._relay()
+
+    def _send_data(self, data: bytes) -> None:
+        for start in range(0, len(data), self._chunk):
+            self._await_room()
+            self._ws.send(data[start:start + self._chunk])
+
+    def _send_control(self, control: Control) -> None:
+        self._await_room()
+        self._ws.send(wsproto.encode_message(control))
+
+    def _await_room(self) -> None:
+        try:
+            ready, _, _ = select.select([self._stop_r], [self._ws.socket], [])
+        except (ValueError, OSError):  # the stream has closed: the process ended
+            raise _Stopped from None
+        if ready:
+            raise _Stopped
+
+    def _relay(self) -> None:
+        # poll, not epoll: stdin may be a regular file, which epoll refuses
+        with selectors.PollSelector() as selector:
+            selector.register(self._stop_r, selectors.EVENT_READ)
+            for fd in (self._source.fd, self._winch):
+                if fd is not None:
+                    selector.register(fd, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    if key.fd == self._stop_r:
+                        return
+                    if key.fd == self._winch:
+                        self._on_winch()
+                    else:
+                        self._on_input(selector)
+
+    def _on_winch(self) -> None:
+        assert self._winch is not None
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._winch, 512)
+        window = _size_of(self._source.fd, True) if self._source.fd is not None else None
+        if window is not None:
+            self._send_control(Control(resize=window))
+
+    def _on_input(self, selector: selectors.BaseSelector) -> None:
+        assert isinstance(self._source, _FdInput) and self._source.fd is not None
+        data = self._source.read()
+        if data:
+            self._send_data(data)
+            return
+        selector.unregister(self._source.fd)
+        if not self._source.tty:
+            self._send_control(Control(eof=True))
+
+
+@contextlib.contextmanager
+def _raw(fd: int, tty: bool) -> Iterator[None]:
+    """Our terminal passes every key to the process's while attached; restored after."""
+    if not tty or not os.isatty(fd):
+        yield
+        return
+    saved = termios.tcgetattr(fd)
+    try:
+        ttymode.setraw(fd)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+@contextlib.contextmanager
+def _window_changes(tty: bool) -> Iterator[int | None]:
+    """A pipe that gets a byte on each SIGWINCH (handlers live in the main thread only)."""
+    if not tty or threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+
+    def _note(_signum: int, _frame: object) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.write(write_end, b"w")
+
+    previous = signal.signal(signal.SIGWINCH, _note)
+    try:
+        yield read_end
+    finally:
+        signal.signal(signal.SIGWINCH, previous)
+        os.close(read_end)
+        os.close(write_end)
+
+
+def _size_of(fd: int | None, tty: bool) -> Window | None:
+    if not tty or fd is None:
+        return None
+    try:
+        size = os.get_terminal_size(fd)
+    except OSError:
+        return None
+    if size.lines < 1 or size.columns < 1:
+        return None
+    return Window(rows=size.lines, cols=size.columns)
+
+
+def _safe_chunk(ws: ClientConnection) -> int:
+    """A quarter of the socket's send buffer, less room for frame headers."""
+    sndbuf = ws.socket.getsockopt(SOL_SOCKET, SO_SNDBUF)
+    return max(1024, min(_CHUNK, sndbuf // 4 - 1024))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
