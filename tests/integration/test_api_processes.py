@@ -373,6 +373,28 @@ def test_signal_a_process_over_its_stream(daemon: Daemon, box: str) -> None:
     assert ended.exit_code == 128 + 9
 
 
+def test_our_first_interrupt_goes_to_the_process(daemon: Daemon, box: str) -> None:
+    """As for a process in our foreground: ^C (SIGINT to us) reaches the process."""
+    script = "trap 'echo caught; exit 7' INT; echo ready; while :; do sleep 0.1; done"
+    read_end, write_end = os.pipe()
+    seen: list[bytes] = []
+
+    def press_ctrl_c() -> None:
+        _read_until(read_end, b"ready", seen)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c, daemon=True)
+    presser.start()
+    try:
+        code = streams.run_process(daemon.socket, box, ProcessRequest(args=["sh", "-c", script]),
+                                   stdout_fd=write_end)
+        _read_until(read_end, b"caught", seen)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert code == 7
+
+
 # -- the container's init -----------------------------------------------------------------
 
 def test_the_init_is_attachable_and_its_output_also_logged(daemon: Daemon) -> None:

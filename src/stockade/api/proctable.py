@@ -32,6 +32,7 @@ class TableSettings:
     start_timeout_s: float = 30.0
     console_timeout_s: float = 10.0
     max_running_per_container: int = 64  # each costs the daemon two threads
+    max_ended_per_container: int = 64  # kept for attachers, oldest dropped first
 
 
 class ProcessTable:
@@ -171,12 +172,19 @@ class ProcessTable:
     # -- forgetting ----------------------------------------------------------------------
 
     def _prune(self) -> None:
-        """Ended processes stay attachable for a while, then go (called under the lock)."""
+        """Ended processes stay attachable for a while, and only so many of them per
+        container, since each keeps its output (called under the lock)."""
         horizon = time.monotonic() - self._settings.retention_s
-        for key, process in list(self._processes.items()):
-            ended = process.ended_monotonic
-            if ended is not None and ended < horizon:
-                del self._processes[key]
+        ended: dict[str, list[tuple[float, tuple[str, str]]]] = {}
+        for key, process in self._processes.items():
+            if process.ended_monotonic is not None:
+                ended.setdefault(key[0], []).append((process.ended_monotonic, key))
+        for kept in ended.values():
+            kept.sort()
+            excess = len(kept) - self._settings.max_ended_per_container
+            for index, (when, key) in enumerate(kept):
+                if when < horizon or index < excess:
+                    del self._processes[key]
 
     def forget_container(self, handle: str) -> None:
         """The container is destroyed: its processes go, attachers are told so."""

@@ -35,23 +35,33 @@ Sink = Callable[[Stream, bytes], None]
 
 
 def attach(socket: Path, handle: str, process_id: str, stdin_fd: int | None, stdout_fd: int,
-           stderr_fd: int, tty: bool, *, close_stdin: bool = False,
+           stderr_fd: int, tty: bool, *, close_stdin: bool = False, interrupts: bool = False,
            on_attached: Callable[[], None] | None = None) -> int:
     """Follow a process (its kept output first) until it ends; returns its exit code.
 
     With `stdin_fd` our input goes to the process; `close_stdin` instead gives it EOF at
-    once (for a process that should not wait for input). `on_attached` runs once the
-    stream is open, e.g. to start a container without missing any of its output."""
+    once (for a process that should not wait for input). With `interrupts` our first ^C
+    is sent to the process as SIGINT (a second one interrupts us). `on_attached` runs once
+    the stream is open, e.g. to start a container without missing any of its output."""
     return attach_result(socket, handle, process_id, stdin_fd, stdout_fd, stderr_fd, tty,
-                         close_stdin=close_stdin, on_attached=on_attached).exit_code
+                         close_stdin=close_stdin, interrupts=interrupts,
+                         on_attached=on_attached).exit_code
 
 
 def attach_result(socket: Path, handle: str, process_id: str, stdin_fd: int | None,
                   stdout_fd: int, stderr_fd: int, tty: bool, *, close_stdin: bool = False,
+                  interrupts: bool = False,
                   on_attached: Callable[[], None] | None = None) -> ExitMessage:
     """As `attach`, with the whole exit message (an init's says whether it was OOM-killed)."""
     give_eof = close_stdin and stdin_fd is None and not tty
     sinks = {Stream.STDOUT: stdout_fd, Stream.STDERR: stderr_fd}
+
+    def write(stream: Stream, data: bytes) -> None:
+        _write_all(sinks[stream], data)
+
+    def follow(ws: ClientConnection) -> ExitMessage:
+        return (_receive_interruptible if interrupts else receive)(ws, write)
+
     with _connect(socket, handle, process_id, stdin=stdin_fd is not None or give_eof) as ws:
         if on_attached is not None:
             on_attached()
@@ -59,10 +69,20 @@ def attach_result(socket: Path, handle: str, process_id: str, stdin_fd: int | No
             with contextlib.suppress(ConnectionClosed):  # it ended already: moot
                 ws.send(wsproto.encode_message(Control(eof=True)))
         if stdin_fd is None:
-            return receive(ws, lambda stream, data: _write_all(sinks[stream], data))
+            return follow(ws)
         with _raw(stdin_fd, tty), _window_changes(tty) as winch, \
                 _Forwarder(ws, _FdInput(stdin_fd, tty), winch, _size_of(stdin_fd, tty)):
-            return receive(ws, lambda stream, data: _write_all(sinks[stream], data))
+            return follow(ws)
+
+
+def _receive_interruptible(ws: ClientConnection, sink: Sink) -> ExitMessage:
+    """The first ^C goes to the process, as it would for a process in our foreground."""
+    try:
+        return receive(ws, sink)
+    except KeyboardInterrupt:
+        with contextlib.suppress(ConnectionClosed):
+            ws.send(wsproto.encode_message(Control(signal="INT")))
+    return receive(ws, sink)
 
 
 def run_process(socket: Path, handle: str, request: ProcessRequest, *,
@@ -73,7 +93,7 @@ def run_process(socket: Path, handle: str, request: ProcessRequest, *,
         request = request.model_copy(update={"window": window})
     info = start_process(socket, handle, request)
     return attach(socket, handle, info.id, stdin_fd, stdout_fd, stderr_fd, request.tty,
-                  close_stdin=stdin_fd is None)
+                  close_stdin=stdin_fd is None, interrupts=True)
 
 
 def run_captured(socket: Path, handle: str, args: list[str], *,
