@@ -1,0 +1,61 @@
+"""PNG plots of each suite's `series`; skipped (and said so) when matplotlib is missing."""
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.model import SuiteResult
+
+Axes = Any  # matplotlib ships no type information we could rely on here
+
+
+def draw(result: SuiteResult, directory: Path) -> list[str]:
+    """Paths of the PNGs written for `result`."""
+    drawer = _DRAWERS.get(result.name)
+    if drawer is None or result.status != "ok" or not result.series:
+        return []
+    if importlib.util.find_spec("matplotlib") is None:
+        result.notes.append("no plot: matplotlib is missing (python -m bench --setup)")
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: files only
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(1, drawer[1], figsize=(6.5 * drawer[1], 4.2), squeeze=False)
+    drawer[0](result.series, list(axes[0]))
+    figure.suptitle(f"{result.name}: {result.title}", fontsize=10)
+    figure.tight_layout()
+    path = directory / f"{result.name}.png"
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+    return [str(path)]
+
+
+def _bars(axes: Axes, values: dict[str, float | None], unit: str, title: str) -> None:
+    labels = [k for k, v in values.items() if v is not None]
+    heights = [float(values[k] or 0.0) for k in labels]
+    bars = axes.barh(labels, heights, color="#4c72b0")
+    axes.bar_label(bars, labels=[f"{h:.1f}" for h in heights], fontsize=8, padding=2)
+    axes.invert_yaxis()
+    axes.set_xlabel(unit)
+    axes.set_title(title, fontsize=9)
+    axes.tick_params(labelsize=8)
+
+
+def _latency(series: dict[str, Any], axes: list[Axes]) -> None:
+    _bars(axes[0], series["compare"], "ms (median)", "create, run true, destroy")
+    phases = {k: v for k, v in series["phases"].items() if not k.startswith("teardown:")}
+    _bars(axes[1], phases, "ms (median)", "in-process engine, by phase")
+
+
+def _images(series: dict[str, Any], axes: list[Axes]) -> None:
+    _bars(axes[0], series["import"], "s (median)", "100 MiB image: import vs tar -xf")
+    _bars(axes[1], series["writable"], "ms (median)", "writable layer per quota backend")
+
+
+_DRAWERS: dict[str, tuple[Callable[[dict[str, Any], list[Axes]], None], int]] = {
+    "latency": (_latency, 2),
+    "images": (_images, 2),
+}
