@@ -55,7 +55,30 @@ def _images(series: dict[str, Any], axes: list[Axes]) -> None:
     _bars(axes[1], series["writable"], "ms (median)", "writable layer per quota backend")
 
 
+def _cli(series: dict[str, Any], axes: list[Axes]) -> None:
+    _bars(axes[0], series["startup"], "ms (median)", "start-up, private root")
+    _bars(axes[1], series["imports"], "ms (median)", "own import time by package, stockade ps")
+
+
+def _egress(series: dict[str, Any], axes: list[Axes]) -> None:
+    counts = series["counts"]
+    for metric, values in series["lines"].items():
+        target = axes[1] if "TCP" in metric else axes[0]
+        target.plot(counts, values, marker="o", label=metric)
+    for target, unit, title in ((axes[0], "ms (median)", "create and setup"),
+                                (axes[1], "us (median)", "new TCP connection")):
+        target.set_xscale("log")
+        target.set_xticks(counts, [f"{c:,}" for c in counts])
+        target.set_xlabel("security-group rules bound")
+        target.set_ylabel(unit)
+        target.set_title(title, fontsize=9)
+        target.legend(fontsize=7)
+        target.set_ylim(bottom=0)
+
+
 _DRAWERS: dict[str, tuple[Callable[[dict[str, Any], list[Axes]], None], int]] = {
     "latency": (_latency, 2),
     "images": (_images, 2),
+    "cli": (_cli, 2),
+    "egress": (_egress, 2),
 }

@@ -40,7 +40,11 @@ def suite_table(result: SuiteResult) -> Table:
 
 
 def show(result: SuiteResult) -> None:
-    console.print(suite_table(result))
+    if result.rows:
+        console.print(suite_table(result))
+    else:
+        console.print(f"[bold]{result.name}[/]: {result.title}\n  {result.status}: "
+                      f"{result.reason}; {result.elapsed_s:.0f} s")
     for note in result.notes:
         console.print(f"  [dim]- {note}[/]")
     for plot in result.plots:

@@ -77,8 +77,9 @@ class Sandbox:
         return self.tag
 
     def config(self, **fields: Any) -> EngineConfig:
-        return EngineConfig(root=self.root, cgroup_parent=self.cgroup_parent,
-                            network=self.network, **fields)
+        chosen = {"root": self.root, "cgroup_parent": self.cgroup_parent,
+                  "network": self.network, **fields}
+        return EngineConfig.model_validate(chosen)
 
     def engine(self, **fields: Any) -> Engine:
         engine = Engine(self.config(**fields), host())
