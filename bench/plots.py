@@ -76,9 +76,31 @@ def _egress(series: dict[str, Any], axes: list[Axes]) -> None:
         target.set_ylim(bottom=0)
 
 
+def _fairness(series: dict[str, Any], axes: list[Axes]) -> None:
+    ratios = series["ratios"]
+    axes[0].bar(range(1, len(ratios) + 1), ratios, color="#4c72b0", label="measured")
+    axes[0].axhline(series["expected"], color="#c44e52", linestyle="--", label="expected")
+    axes[0].set_xlabel("window")
+    axes[0].set_ylabel("CPU time 512M : 256M")
+    axes[0].set_title("CPU time ratio per window", fontsize=9)
+    axes[0].legend(fontsize=7)
+
+
+def _density(series: dict[str, Any], axes: list[Axes]) -> None:
+    creates = series["creates"]
+    axes[0].plot(range(1, len(creates) + 1), creates, linewidth=0.8, color="#4c72b0")
+    axes[0].set_xlabel("container number")
+    axes[0].set_ylabel("create latency, ms")
+    axes[0].set_ylim(bottom=0)
+    axes[0].set_title("create latency as containers accumulate", fontsize=9)
+    _bars(axes[1], series["memory"], "MiB per container (median)", "memory per container")
+
+
 _DRAWERS: dict[str, tuple[Callable[[dict[str, Any], list[Axes]], None], int]] = {
     "latency": (_latency, 2),
     "images": (_images, 2),
     "cli": (_cli, 2),
     "egress": (_egress, 2),
+    "fairness": (_fairness, 1),
+    "density": (_density, 2),
 }

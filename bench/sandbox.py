@@ -109,7 +109,8 @@ class Sandbox:
 
     def _destroy_containers(self) -> None:
         engines = list(self.engines)
-        if not engines and (self.root / "state.db").exists():  # made by a subprocess
+        opened = {e.config.root for e in engines}
+        if self.root not in opened and (self.root / "state.db").exists():  # a subprocess's
             with contextlib.suppress(Exception):
                 engines.append(Engine(self.config(), host()))
         for engine in engines:
