@@ -44,9 +44,11 @@ def run(ctx: Context) -> SuiteResult:
             used_after = _host_used()
             started = _handles(len(creates))
             parts = [_accounted(engine, h) for h in started]
+            phases = [engine.phases.of(h) for h in started]
             destroy_s = _destroy_all(engine, started)
     if creates:
         _timing_rows(result, creates, starts, wall, destroy_s)
+        _growth_rows(result, phases)
         _memory_rows(result, (used_after - used_before) / len(creates), parts)
     return result
 
@@ -56,7 +58,7 @@ def _keys_of(uid: int) -> tuple[int, int]:
     for line in Path("/proc/key-users").read_text().splitlines():
         owner, _, rest = line.partition(":")
         if int(owner) == uid:
-            held, quota = rest.split()[3].split("/")
+            held, quota = rest.split()[2].split("/")  # qnkeys/maxkeys
             return int(held), int(quota)
     return 0, int(Path(KEYS / "maxkeys").read_text())
 
@@ -181,6 +183,16 @@ def _timing_rows(result: SuiteResult, creates: list[float], starts: list[float],
         f"first {edge}", early.value))
     result.add(Row.of("create + start latency, all (median)", "ms", starts))
     result.series["creates"] = creates
+
+
+def _growth_rows(result: SuiteResult, phases: list[dict[str, float]]) -> None:
+    """Which create phase grows as containers accumulate: last few against first few."""
+    edge = min(EDGE, len(phases) // 2)
+    for name in ("state", "volume", "network", "policy", "runc create"):
+        early = Row.of("", "ms", [p.get(name, 0.0) * 1e3 for p in phases[:edge]])
+        result.add(Row.of(f"phase {name}, last {edge} (median)", "ms",
+                          [p.get(name, 0.0) * 1e3 for p in phases[-edge:]]).against(
+            f"first {edge}", early.value))
 
 
 def _memory_rows(result: SuiteResult, host_per_container: float,

@@ -96,6 +96,18 @@ def _density(series: dict[str, Any], axes: list[Axes]) -> None:
     _bars(axes[1], series["memory"], "MiB per container (median)", "memory per container")
 
 
+def _throughput(series: dict[str, Any], axes: list[Axes]) -> None:
+    labels = [f"{n} client{'s' if n > 1 else ''}" for n in series["clients"]]
+    bars = axes[0].bar(labels, series["per_second"], color="#4c72b0", label="through the API")
+    axes[0].bar_label(bars, fmt="%.1f", fontsize=8)
+    if series["reference"]:
+        axes[0].axhline(series["reference"], color="#c44e52", linestyle="--",
+                        label="in-process engine, 1 caller")
+    axes[0].set_ylabel("containers per second")
+    axes[0].set_title("create, run true, destroy", fontsize=9)
+    axes[0].legend(fontsize=7)
+
+
 _DRAWERS: dict[str, tuple[Callable[[dict[str, Any], list[Axes]], None], int]] = {
     "latency": (_latency, 2),
     "images": (_images, 2),
@@ -103,4 +115,5 @@ _DRAWERS: dict[str, tuple[Callable[[dict[str, Any], list[Axes]], None], int]] = 
     "egress": (_egress, 2),
     "fairness": (_fairness, 1),
     "density": (_density, 2),
+    "throughput": (_throughput, 1),
 }
