@@ -26,7 +26,7 @@ TOP_PACKAGES = 10
 
 
 def run(ctx: Context) -> SuiteResult:
-    rounds = ctx.rounds(10, 5)
+    rounds = ctx.rounds(15, 5)
     result = SuiteResult(NAME, TITLE, params={"rounds": rounds})
     with sandbox(NAME, result.leftovers) as box:
         floor = result.add(Row.of("python -c pass (interpreter floor)", "ms", _times(

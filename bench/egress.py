@@ -29,7 +29,7 @@ COUNTS = (1, 1000, 10000)
 
 
 def run(ctx: Context) -> SuiteResult:
-    later, connects = ctx.rounds(8, 3), ctx.rounds(200, 100)
+    later, connects = ctx.rounds(10, 3), ctx.rounds(200, 100)
     result = SuiteResult(NAME, TITLE, params={"counts": COUNTS, "later_creates": later,
                                               "connections": connects,
                                               "setup_samples": ctx.rounds(15, 5)})

@@ -19,7 +19,7 @@ SETTLE_S = 1.0
 
 
 def run(ctx: Context) -> SuiteResult:
-    windows, window_s = ctx.rounds(5, 3), ctx.rounds(2, 1)
+    windows, window_s = ctx.rounds(7, 3), ctx.rounds(2, 1)
     result = SuiteResult(NAME, TITLE, params={"windows": windows, "window_s": window_s,
                                               "cpu": 0})
     with sandbox(NAME, result.leftovers) as box:

@@ -35,7 +35,7 @@ SHOWN = ("policy", "volume", "network", "runc create", "runc start", "wait for e
 
 
 def run(ctx: Context) -> SuiteResult:
-    result = SuiteResult(NAME, TITLE, params={"rounds": ctx.rounds(15, 5)})
+    result = SuiteResult(NAME, TITLE, params={"rounds": ctx.rounds(25, 5)})
     rounds = result.params["rounds"]
     with sandbox(NAME, result.leftovers) as box:
         engine = box.engine()

@@ -84,7 +84,7 @@ def client_factory() -> ClientFactory | None:
 
 
 def run(ctx: Context) -> SuiteResult:
-    duration = ctx.rounds(10, 3)
+    duration = ctx.rounds(15, 3)
     result = SuiteResult(NAME, TITLE, params={"seconds_per_level": duration,
                                               "concurrency": CONCURRENCY})
     factory = client_factory()
