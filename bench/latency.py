@@ -13,16 +13,19 @@ Each figure is the median of repeated runs in one sandbox:
   through runc too, with private storage and `--network none` (podman's bridge network
   would leave host-wide links and firewall chains behind)."""
 
+import functools
+import itertools
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.model import Context, Row, SuiteResult
-from bench.sandbox import Sandbox, repeat, sandbox, stockade_argv, timed_run
+from bench.sandbox import Sandbox, interleave, repeat, sandbox, stockade_argv, timed_run
 from stockade.engine import Engine
 from stockade.runtime.runc import Stdio
 from stockade.spec import ContainerSpec, ProcessSpec
@@ -37,18 +40,22 @@ SHOWN = ("policy", "volume", "network", "runc create", "runc start", "wait for e
 def run(ctx: Context) -> SuiteResult:
     result = SuiteResult(NAME, TITLE, params={"rounds": ctx.rounds(25, 5)})
     rounds = result.params["rounds"]
-    with sandbox(NAME, result.leftovers) as box:
+    with sandbox(NAME, result.leftovers) as box, open(os.devnull, "r+b") as null:
         engine = box.engine()
         engine.images.get("busybox")  # built once here, not inside a timed run
         cold = repeat(lambda: _cli(box), rounds)
         resident = _start_resident(engine)
-        warm = repeat(lambda: _cli(box), rounds)
-        phases = _engine_rounds(engine, rounds)
-        floor = _floor(box, engine, resident, rounds)
-        podman, why_not = _podman(box, engine, rounds)
-        supervisor = repeat(lambda: timed_run(
-            [sys.executable, "-c", "import stockade.runtime.shim"], env=box.env()), rounds)
-    _report(result, cold, warm, phases, floor, podman, why_not, supervisor)
+        phases: list[dict[str, float]] = []
+        works: dict[str, Callable[[], float]] = {
+            "warm": lambda: _cli(box), "engine": _engine_work(engine, phases, null.fileno()),
+            "floor": _floor(box, engine, resident),
+            "supervisor": functools.partial(timed_run, [
+                sys.executable, "-c", "import stockade.runtime.shim"], box.env())}
+        podman, why_not = _podman(box, engine)
+        if podman is not None:
+            works["podman"] = podman
+        samples = interleave(works, rounds)  # side by side: one of each per round
+    _report(result, cold, samples, phases[1:], why_not)  # phases[0] was the warm-up
     return result
 
 
@@ -66,13 +73,16 @@ def _start_resident(engine: Engine) -> str:
 # -- in-process, by phase ------------------------------------------------------------------
 
 
-def _engine_rounds(engine: Engine, rounds: int) -> list[dict[str, float]]:
-    null = os.open(os.devnull, os.O_RDWR)
-    try:
-        _engine_round(engine, "lat-warmup", null)
-        return [_engine_round(engine, f"lat-{i}", null) for i in range(rounds)]
-    finally:
-        os.close(null)
+def _engine_work(engine: Engine, phases: list[dict[str, float]],
+                 null: int) -> Callable[[], float]:
+    """One in-process run per call (stdio on `null`), its phases appended to `phases`."""
+    counter = itertools.count()
+
+    def work() -> float:
+        phases.append(_engine_round(engine, f"lat-{next(counter)}", null))
+        return phases[-1]["total"]
+
+    return work
 
 
 def _engine_round(engine: Engine, handle: str, null: int) -> dict[str, float]:
@@ -124,12 +134,13 @@ def _floor_bundle(box: Sandbox, engine: Engine, resident: str) -> Path:
     return bundle
 
 
-def _floor(box: Sandbox, engine: Engine, resident: str, rounds: int) -> list[float]:
+def _floor(box: Sandbox, engine: Engine, resident: str) -> Callable[[], float]:
+    """One `runc run` of the prepared bundle per call."""
     bundle = _floor_bundle(box, engine, resident)
     state = box.dir / "runc-floor"
-    counter = iter(range(1_000_000))
-    return repeat(lambda: timed_run(["runc", "--root", str(state), "run", "--bundle",
-                                     str(bundle), f"floor-{next(counter)}"]), rounds)
+    counter = itertools.count()
+    return lambda: timed_run(["runc", "--root", str(state), "run", "--bundle", str(bundle),
+                              f"floor-{next(counter)}"])
 
 
 # -- podman ---------------------------------------------------------------------------------
@@ -144,9 +155,10 @@ def podman_argv(box: Sandbox, *args: str) -> list[str]:
             "--events-backend", "none", "--runtime", "runc", *args]
 
 
-def _podman(box: Sandbox, engine: Engine, rounds: int) -> tuple[list[float], str]:
+def _podman(box: Sandbox, engine: Engine) -> tuple[Callable[[], float] | None, str]:
+    """One `podman run --rm` per call, or why podman cannot run here (tried once)."""
     if shutil.which("podman") is None:
-        return [], "podman is not installed (run `python -m bench --setup`)"
+        return None, "podman is not installed (run `python -m bench --setup`)"
     rootfs = box.dir / "podman-rootfs"
     _copy_rootfs(engine, rootfs)
     ids = f"0:{engine.config.id_base}:65536"
@@ -155,9 +167,10 @@ def _podman(box: Sandbox, engine: Engine, rounds: int) -> tuple[list[float], str
                        "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
                        "--uidmap", ids, "--gidmap", ids, "--rootfs", str(rootfs), "true")
     try:
-        return repeat(lambda: timed_run(argv), rounds), ""
+        timed_run(argv)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        return [], f"podman cannot run here: {exc}"
+        return None, f"podman cannot run here: {exc}"
+    return functools.partial(timed_run, argv), ""
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -167,35 +180,39 @@ def _ms(samples: list[float]) -> list[float]:
     return [s * 1000 for s in samples]
 
 
-def _report(result: SuiteResult, cold: list[float], warm: list[float],
-            phases: list[dict[str, float]], floor: list[float], podman: list[float],
-            why_not: str, supervisor: list[float]) -> None:
-    floor_row = result.add(Row.of("runc run (the floor)", "ms", _ms(floor)))
+def _report(result: SuiteResult, cold: list[float], samples: dict[str, list[float]],
+            phases: list[dict[str, float]], why_not: str) -> None:
+    floor_row = result.add(Row.of("runc run (the floor)", "ms", _ms(samples["floor"])))
     podman_row = None
-    if podman:
-        podman_row = result.add(Row.of("podman run --rm", "ms", _ms(podman)).against(
+    if "podman" in samples:
+        podman_row = result.add(Row.of("podman run --rm", "ms", _ms(samples["podman"])).against(
             "runc run", floor_row.value))
     else:
         result.notes.append(f"podman skipped: {why_not}")
-    warm_row = result.add(Row.of("stockade run --rm (CLI, warm)", "ms", _ms(warm)).against(
+    warm = _ms(samples["warm"])
+    warm_row = result.add(Row.of("stockade run --rm (CLI, warm)", "ms", warm).against(
         "runc run", floor_row.value))
     if podman_row is not None:
-        result.add(Row.of("stockade run --rm (CLI, warm) vs podman", "ms", _ms(warm)).against(
+        result.add(Row.of("stockade run --rm (CLI, warm) vs podman", "ms", warm).against(
             "podman run", podman_row.value))
     result.add(Row.of("stockade run --rm (CLI, cold)", "ms", _ms(cold)).against(
         "runc run", floor_row.value))
-    total = result.add(Row.of("engine in-process total", "ms",
-                              _ms([p["total"] for p in phases])).against("runc run",
-                                                                         floor_row.value))
+    total = result.add(Row.of("engine in-process total", "ms", _ms(samples["engine"])).against(
+        "runc run", floor_row.value))
+    if podman_row is not None:
+        result.add(Row.of("engine in-process total vs podman", "ms", total.samples).against(
+            "podman run", podman_row.value))
     _phase_rows(result, phases, total.value or 0.0)
-    _overhead_rows(result, warm_row, total, supervisor)
+    _overhead_rows(result, warm_row, total, samples["supervisor"])
     result.series = {
         "compare": {r.metric: r.value for r in result.rows
                     if not r.metric.startswith("phase: ") and r.unit == "ms" and r.samples
-                    and "vs podman" not in r.metric and "interpreter" not in r.metric},
+                    and " vs " not in r.metric and "interpreter" not in r.metric},
         "phases": {r.metric.removeprefix("phase: "): r.value for r in result.rows
                    if r.metric.startswith("phase: ")},
     }
+    result.notes.append("warm CLI, in-process engine, runc, podman and the supervisor start-up "
+                        "were measured in turn, one of each per round")
 
 
 def _phase_rows(result: SuiteResult, phases: list[dict[str, float]], total: float) -> None:

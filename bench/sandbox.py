@@ -278,3 +278,16 @@ def repeat(work: Callable[[], float], rounds: int, warmup: int = 1) -> list[floa
     for _ in range(warmup):
         work()
     return [work() for _ in range(rounds)]
+
+
+def interleave(works: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """`rounds` results of each of `works`, taken in turn, after one warm-up round. On a
+    shared machine, load that comes and goes then touches every contender alike, which is
+    what a ratio between them needs."""
+    samples: dict[str, list[float]] = {name: [] for name in works}
+    for index in range(rounds + 1):
+        for name, work in works.items():
+            took = work()
+            if index:
+                samples[name].append(took)
+    return samples

@@ -12,6 +12,7 @@ import pytest
 
 from bench import cli, throughput
 from bench.model import Row, SuiteResult
+from bench.sandbox import interleave
 from stockade.spec import ContainerSpec
 
 
@@ -90,3 +91,17 @@ def test_without_the_client_module_the_suite_knows_it_is_missing() -> None:
         import stockade.client  # noqa: F401
     except ImportError:
         assert throughput.client_factory() is None
+
+
+def test_interleave_takes_one_of_each_per_round_and_drops_the_warm_up() -> None:
+    calls: list[str] = []
+
+    def work(name: str, value: float) -> Any:
+        def timed() -> float:
+            calls.append(name)
+            return value + len(calls)
+        return timed
+
+    samples = interleave({"a": work("a", 0.0), "b": work("b", 100.0)}, rounds=2)
+    assert calls == ["a", "b", "a", "b", "a", "b"]
+    assert samples == {"a": [3.0, 5.0], "b": [104.0, 106.0]}
