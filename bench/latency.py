@@ -32,7 +32,6 @@ from stockade.spec import ContainerSpec, ProcessSpec
 
 NAME = "latency"
 TITLE = "Lifecycle latency: create, run `true`, destroy"
-CREATE_PHASES = ("state", "image", "volume", "network", "policy", "runc create")
 RESIDENT = "resident"
 SHOWN = ("policy", "volume", "network", "runc create", "runc start", "wait for exit",
          "teardown")
