@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import tarfile
 import time
 import uuid
@@ -18,9 +19,13 @@ from pathlib import Path
 
 import zstandard
 
+from bench.model import Context, Row, SuiteResult
+from bench.sandbox import sandbox
 from stockade.images import ImageStore
 from stockade.volumes import VolumeConfig, Volumes
+from stockade.volumes.overlay import RootFs, mount_overlay, unmount_overlay
 from stockade.volumes.probe import choose
+from stockade.volumes.record import BackendName
 
 MIB = 1 << 20
 IMAGE_BYTES = 100 * MIB
@@ -72,8 +77,8 @@ def write_layout(target: Path, compression: str) -> None:
 
 
 @contextmanager
-def scratch() -> Iterator[Path]:
-    root = Path(f"/tmp/stockade-bench-{uuid.uuid4().hex[:10]}")
+def scratch(under: Path = Path("/tmp")) -> Iterator[Path]:
+    root = under / f"stockade-bench-{uuid.uuid4().hex[:10]}"
     root.mkdir(mode=0o711)
     try:
         yield root
@@ -81,26 +86,55 @@ def scratch() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def bench_import(compression: str) -> None:
-    with scratch() as root:
+def import_times(compression: str, rounds: int = 1,
+                 under: Path = Path("/tmp")) -> tuple[list[float], int, list[float]]:
+    """Seconds per import of one generated layout, each into a fresh store; its size; and
+    the reference: GNU tar unpacking the same layer blobs (no checks, no id shifting)."""
+    with scratch(under) as root:
         write_layout(root / "oci", compression)
-        store = ImageStore(root / "images", ID_BASE, 65536)
-        started = time.perf_counter()
-        image = store.import_path(root / "oci", name="bench")
-        took = time.perf_counter() - started
-        print(f"import 100 MiB OCI layout ({LAYERS} {compression} layers): {took:.2f} s "
-              f"({image.size_bytes / MIB / took:.0f} MiB/s)")
+        times, size, tar = [], 0, []
+        for number in range(rounds):
+            store = ImageStore(root / f"images{number}", ID_BASE, 65536)
+            started = time.perf_counter()
+            image = store.import_path(root / "oci", name="bench")
+            times.append(time.perf_counter() - started)
+            size = image.size_bytes
+            shutil.rmtree(root / f"images{number}")
+            tar.append(_tar_unpack(root / "oci", root / f"tar{number}"))
+    return times, size, tar
 
 
-def bench_writable(backend: str) -> None:
-    """The first create pays for any shared store; later ones run while it is mounted."""
-    with scratch() as root:
+def _tar_unpack(layout: Path, target: Path) -> float:
+    index = json.loads((layout / "index.json").read_text())
+    blobs = layout / "blobs/sha256"
+    manifest = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_text())
+    target.mkdir()
+    started = time.perf_counter()
+    for layer in manifest["layers"]:  # tar recognises gzip and zstd by their magic bytes
+        subprocess.run(["tar", "-xf", str(blobs / layer["digest"][7:]), "-C", str(target)],
+                       check=True)
+    took = time.perf_counter() - started
+    shutil.rmtree(target)
+    return took
+
+
+def bench_import(compression: str) -> None:
+    times, size, _ = import_times(compression)
+    print(f"import 100 MiB OCI layout ({LAYERS} {compression} layers): {times[0]:.2f} s "
+          f"({size / MIB / times[0]:.0f} MiB/s)")
+
+
+def writable_times(backend: BackendName, under: Path = Path("/tmp"), rounds: int = ROUNDS,
+                   ) -> tuple[float, list[float], list[float]]:
+    """(first create, later creates, destroys) in seconds. The first create pays for any
+    shared store; later ones run while it is mounted."""
+    with scratch(under) as root:
         store = ImageStore(root / "images", ID_BASE, 65536)
         layers = store.get("busybox").layers
-        volumes = Volumes(VolumeConfig(root=root, backend=backend))  # type: ignore[arg-type]
+        volumes = Volumes(VolumeConfig(root=root, backend=backend))
         creates, destroys = [], []
         try:
-            for number in range(ROUNDS + 1):
+            for number in range(rounds + 1):
                 directory = root / f"c{number}"
                 directory.mkdir()
                 started = time.perf_counter()
@@ -114,9 +148,70 @@ def bench_writable(backend: str) -> None:
         finally:
             volumes.destroy(root / "c0")
             volumes.cleanup(set())
-        print(f"writable layer {backend:5s}: first create {creates[0] * 1000:.0f} ms, then "
-              f"median create {statistics.median(creates[1:]) * 1000:.0f} ms, "
-              f"destroy {statistics.median(destroys) * 1000:.0f} ms (1 GiB quota)")
+    return creates[0], creates[1:], destroys
+
+
+def bench_writable(backend: BackendName) -> None:
+    first, creates, destroys = writable_times(backend)
+    print(f"writable layer {backend:5s}: first create {first * 1000:.0f} ms, then "
+          f"median create {statistics.median(creates) * 1000:.0f} ms, "
+          f"destroy {statistics.median(destroys) * 1000:.0f} ms (1 GiB quota)")
+
+
+# -- the suite, for `python -m bench` --------------------------------------------------------
+
+NAME = "images"
+TITLE = "Image import (100 MiB) and writable-layer creation per quota backend"
+
+
+def overlay_times(under: Path, rounds: int) -> list[float]:
+    """The reference for a writable layer: a bare overlay on the host filesystem, no quota."""
+    with scratch(under) as root:
+        lower = ImageStore(root / "images", ID_BASE, 65536).get("busybox").layers
+        times = []
+        for number in range(rounds):
+            fs = RootFs(root / f"o{number}", root / f"o{number}")
+            for part in (fs.upper, fs.work):
+                part.mkdir(parents=True)
+            started = time.perf_counter()
+            mount_overlay(fs, lower)
+            unmount_overlay(fs.directory)
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def run(ctx: Context) -> SuiteResult:
+    rounds = ctx.rounds(3, 1)
+    result = SuiteResult(NAME, TITLE, params={"import_rounds": rounds,
+                                              "writable_rounds": ctx.rounds(ROUNDS, 3)})
+    with sandbox(NAME, result.leftovers) as box:
+        for compression in ("gzip", "zstd"):
+            times, size, tar = import_times(compression, rounds, box.dir)
+            tar_row = result.add(Row.of(f"tar -xf of the same {compression} layers", "s", tar))
+            result.add(Row.of(f"import 100 MiB OCI layout, {LAYERS} {compression} layers", "s",
+                              times).against("tar -xf", tar_row.value))
+            result.notes.append(f"{compression}: {size / MIB / statistics.median(times):.0f} "
+                                "MiB/s through digest checks, the safe unpacker and id shifting")
+        _writable_rows(result, box.dir, ctx.rounds(ROUNDS, 3))
+    result.series = {"import": {r.metric: r.value for r in result.rows if r.unit == "s"},
+                     "writable": {r.metric: r.value for r in result.rows if r.unit == "ms"}}
+    return result
+
+
+def _writable_rows(result: SuiteResult, under: Path, rounds: int) -> None:
+    reference = result.add(Row.of("bare overlay mount + unmount (no quota)", "ms",
+                                  [t * 1000 for t in overlay_times(under, rounds)]))
+    for candidate in choose(under).candidates:
+        if not candidate.available:
+            result.notes.append(f"writable layer {candidate.name}: unavailable "
+                                f"({candidate.detail})")
+            continue
+        first, creates, destroys = writable_times(candidate.name, under, rounds)
+        result.add(Row(metric=f"{candidate.name}: first create (sets up the store)", unit="ms",
+                       value=first * 1000, samples=[first * 1000]))
+        result.add(Row.of(f"{candidate.name}: create", "ms", [t * 1000 for t in creates]
+                          ).against("bare overlay", reference.value))
+        result.add(Row.of(f"{candidate.name}: destroy", "ms", [t * 1000 for t in destroys]))
 
 
 def main() -> None:

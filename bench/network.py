@@ -105,11 +105,11 @@ def netns_holder() -> int:
 
 
 def setup_times(root: Path, uplink: str, count: int, samples: int,
-                server_addr: str) -> dict[str, float]:
+                server_addr: str, network: NetworkConfig | None = None) -> dict[str, float]:
     """Median reserve+connect time with a `count`-rule default group bound."""
     group = SecurityGroup(name="bench", rules=rules(count, server_addr))
     groups = Groups(group)
-    manager = NetworkManager(config(root, uplink), scope=str(root / f"scope-{count}"))
+    manager = NetworkManager(network or config(root, uplink), scope=str(root / f"scope-{count}"))
     times, first = [], 0.0
     holders: list[int] = []
     try:

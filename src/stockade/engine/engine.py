@@ -15,6 +15,7 @@ from stockade.engine import binds, recovery, usage
 from stockade.engine.config import EngineConfig
 from stockade.engine.layout import Layout
 from stockade.engine.netops import NetworkOps
+from stockade.engine.phases import PhaseLog
 from stockade.engine.state import DEFAULT_TARGET, Event, Record, StateStore
 from stockade.errors import Conflict, InvalidSpec, NotFound
 from stockade.host import HostFeatures
@@ -82,6 +83,7 @@ class Engine:
             apparmor.load_profile()  # the policy names it in every config on such hosts
         self.network = network.NetworkManager(config.network, scope=str(config.root))
         self.net = NetworkOps(self.state, self.network, known=self._exists)
+        self.phases = PhaseLog()  # seconds per lifecycle step, for the benchmarks
 
     def close(self) -> None:
         self.network.close()
@@ -100,6 +102,7 @@ class Engine:
     def create(self, spec: ContainerSpec, stdio: Stdio | None = None,
                console_socket: Path | None = None, auto_remove: bool = False) -> ContainerInfo:
         """Build every layer, then `runc create`; on any failure undo all of it."""
+        self.phases.mark(spec.handle, fresh=True)
         spec = spec.model_copy(update={"mounts": binds.checked(spec.mounts,
                                                                self.config.bind_allowlist)})
         if spec.process.terminal and console_socket is None:
@@ -112,6 +115,7 @@ class Engine:
         undo.push(lambda: self._forget_network_records(spec.handle))
         for name in spec.security_groups:
             self.state.bind(name, spec.handle)
+        self.phases.lap(spec.handle, "state")
         try:
             self._build(spec, stdio, console_socket, undo)
         except BaseException:
@@ -129,22 +133,29 @@ class Engine:
             self.state.add_event(spec.handle, "unsafe", weakening)
         image = self.images.get(spec.image)
         (directory / _LAYERS_FILE).write_text(json.dumps(image.layer_keys))
+        self.phases.lap(spec.handle, "image")
         undo.push(lambda: self.volumes.destroy(directory))
         rootfs = self.volumes.create(directory, image.layers, owner=self.config.id_base,
                                      disk_bytes=spec.limits.disk_bytes)
+        self.phases.lap(spec.handle, "volume")
         undo.push(lambda: self.network.detach(spec.handle))
         request = self._network_request(spec)
         attachment = self.network.reserve(request)
+        self.phases.lap(spec.handle, "network")
         context = self._context(spec, image, rootfs.merged, attachment)
         config = policy.build_config(spec, self.host, context)
         bundle = self.layout.bundle(spec.handle)
         bundle.mkdir(mode=0o700)
         (bundle / "config.json").write_text(json.dumps(config, indent=1))
+        self.phases.lap(spec.handle, "policy")
         undo.push(lambda: self._release_runtime(spec.handle))
         pid = self._launch(spec.handle, stdio, console_socket)
+        self.phases.lap(spec.handle, "runc create")
         self.network.connect(request, pid, self.net.groups)
+        self.phases.lap(spec.handle, "network")
         self.state.update(spec.handle, state="created", pid=pid,
                           command=json.dumps(list(context.args)))
+        self.phases.lap(spec.handle, "state")
 
     def _network_request(self, spec: ContainerSpec) -> network.AttachRequest:
         """Address, ports, groups and policies; wired once runc has made the namespace."""
@@ -208,7 +219,9 @@ class Engine:
         record = self.state.get(handle)
         if self._status(record) != "created":
             raise Conflict(f"container {handle} is {self._status(record)}, not created")
+        self.phases.mark(handle)
         self.runc.start(handle)
+        self.phases.lap(handle, "runc start")
         self.state.update(handle, state="running", started_at=time.time())
         return self.inspect(handle)
 
@@ -242,13 +255,18 @@ class Engine:
     def destroy(self, handle: str) -> None:
         """Remove every trace; safe to call twice and on half-created containers."""
         self.state.get(handle)
+        self.phases.mark(handle)
         self._release_runtime(handle)
+        self.phases.lap(handle, "teardown: runtime")
         self.network.detach(handle)
+        self.phases.lap(handle, "teardown: network")
         directory = self.layout.container(handle)
         self.volumes.destroy(directory)
         shutil.rmtree(directory, ignore_errors=True)
+        self.phases.lap(handle, "teardown: volume")
         self._forget_network_records(handle)
         self.state.delete(handle)
+        self.phases.lap(handle, "teardown: state")
 
     def _forget_network_records(self, handle: str) -> None:
         """Bindings and policies name handles; a later container of that name starts clean."""

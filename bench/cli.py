@@ -1,0 +1,145 @@
+"""Item 7: how snappy the CLI feels: `stockade ps`, `version` and `--help` start-up.
+
+Set against the bare interpreter (`python -c pass`, the floor for any Python CLI) and
+`podman ps` (a Go CLI doing the same job), in a private root. To show what to trim, the
+in-process cost of what `ps` does after its imports (host probe, opening the engine,
+listing) and `python -X importtime` grouped by package: each module's own import time
+is charged to its top-level package (`stockade.<subpackage>` for ours), so nothing is
+counted twice."""
+
+import functools
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+from bench.latency import podman_argv
+from bench.model import Context, Row, SuiteResult
+from bench.sandbox import Sandbox, interleave, repeat, sandbox, stockade_argv, timed_run
+from stockade.engine import Engine
+from stockade.host import probe
+
+NAME = "cli"
+TITLE = "CLI start-up: stockade ps / version / --help"
+TOP_PACKAGES = 10
+
+
+def run(ctx: Context) -> SuiteResult:
+    rounds = ctx.rounds(15, 5)
+    result = SuiteResult(NAME, TITLE, params={"rounds": rounds})
+    with sandbox(NAME, result.leftovers) as box:
+        samples = interleave(_commands(box, result), rounds)
+        _startup_rows(result, {k: _ms(v) for k, v in samples.items()})
+        _in_process_rows(result, box, rounds)
+        packages, total, rest = _import_profile(box, ctx.rounds(5, 3))
+    imports = result.add(Row.of("stockade ps -X importtime: all imports", "ms", total))
+    result.add(Row.of("stockade ps -X importtime: everything else", "ms", rest))
+    result.notes.append("-X importtime makes imports slower than in a plain run; the import "
+                        "rows show proportions, the plain `stockade ps` row the real total")
+    for package, package_samples in packages:
+        result.add(Row.of(f"import: {package}", "ms", package_samples).against(
+            "all imports", imports.value))
+    result.series = {"startup": {r.metric: r.value for r in result.rows
+                                 if r.metric.startswith(("python", "podman", "stockade"))
+                                 and "vs" not in r.metric and "-X" not in r.metric},
+                     "imports": {p: statistics.median(s) for p, s in packages}}
+    return result
+
+
+def _commands(box: Sandbox, result: SuiteResult) -> dict[str, Callable[[], float]]:
+    """What is timed, each in the sandbox; podman only when it runs here."""
+    argvs = {"python -c pass (interpreter floor)": [sys.executable, "-c", "pass"],
+             "stockade ps": stockade_argv("ps"), "stockade version": stockade_argv("version"),
+             "stockade --help": stockade_argv("--help"),
+             "python -c 'import stockade.cli.main' (imports only)":
+                 [sys.executable, "-c", "import stockade.cli.main"]}
+    try:
+        timed_run(podman_argv(box, "ps"))
+        argvs["podman ps (Go CLI, private root)"] = podman_argv(box, "ps")
+    except (FileNotFoundError, RuntimeError) as exc:
+        result.notes.append(f"podman ps skipped: {exc}")
+    env = box.env()
+    return {name: functools.partial(timed_run, argv, env) for name, argv in argvs.items()}
+
+
+def _startup_rows(result: SuiteResult, samples: dict[str, list[float]]) -> None:
+    floor = result.add(Row.of("python -c pass (interpreter floor)", "ms",
+                              samples.pop("python -c pass (interpreter floor)")))
+    podman = samples.pop("podman ps (Go CLI, private root)", None)
+    podman_row = result.add(Row.of("podman ps (Go CLI, private root)", "ms", podman)) \
+        if podman else None
+    imports = samples.pop("python -c 'import stockade.cli.main' (imports only)")
+    for name, values in samples.items():
+        result.add(Row.of(name, "ms", values).against("python -c pass", floor.value))
+    ps = result.row("stockade ps")
+    if podman_row is not None and ps is not None:
+        result.add(Row.of("stockade ps vs podman ps", "ms", ps.samples).against(
+            "podman ps", podman_row.value))
+    result.add(Row.of("python -c 'import stockade.cli.main' (imports only)", "ms",
+                      imports).against("stockade ps", ps.value if ps else None))
+
+
+def _ms(samples: list[float]) -> list[float]:
+    return [s * 1000 for s in samples]
+
+
+def _in_process_rows(result: SuiteResult, box: Sandbox, rounds: int) -> None:
+    """What `stockade ps` does once its modules are loaded."""
+    def probe_once() -> float:
+        return _timed(probe)
+
+    result.add(Row.of("in-process: host probe", "ms", _ms(repeat(probe_once, rounds))))
+    engines: list[Engine] = []
+
+    def open_engine() -> float:
+        return _timed(lambda: engines.append(Engine(box.config(), probe())), probe_once())
+
+    result.add(Row.of("in-process: open the engine", "ms", _ms(repeat(open_engine, rounds))))
+    engine = engines[-1]
+    result.add(Row.of("in-process: list containers", "ms",
+                      _ms(repeat(lambda: _timed(engine.list), rounds))))
+    for opened in engines:
+        opened.close()
+
+
+def _timed(work: Callable[[], object], minus: float = 0.0) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started - minus
+
+
+def _import_profile(box: Sandbox, rounds: int) -> tuple[list[tuple[str, list[float]]],
+                                                       list[float], list[float]]:
+    """The heaviest packages by own import time during `stockade ps` (ms samples), the
+    total of all imports (including those made while it runs), and the rest of each of
+    those runs' wall clock (interpreter start, command, output)."""
+    per_package: dict[str, list[float]] = defaultdict(list)
+    totals, rests = [], []
+    for _ in range(rounds):
+        argv = stockade_argv("ps")
+        started = time.perf_counter()
+        proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=box.env(),
+                              capture_output=True, text=True, check=True)
+        wall = (time.perf_counter() - started) * 1000
+        own, total = _parse_importtime(proc.stderr)
+        totals.append(total)
+        rests.append(wall - total)
+        for package, millis in own.items():
+            per_package[package].append(millis)
+    ranked = sorted(per_package.items(), key=lambda kv: statistics.median(kv[1]), reverse=True)
+    return ranked[:TOP_PACKAGES], totals, rests
+
+
+def _parse_importtime(text: str) -> tuple[dict[str, float], float]:
+    """(ms of own import time per package, ms of all imports together)."""
+    own: dict[str, float] = defaultdict(float)
+    for line in text.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, _, module = (f.strip() for f in line[12:].split("|"))
+        parts = module.split(".")
+        package = ".".join(parts[:2]) if parts[0] == "stockade" else parts[0]
+        own[package] += int(self_us) / 1000
+    return own, sum(own.values())
