@@ -40,12 +40,18 @@ install_python() {
 }
 
 demo() {
+    echo "==> the API daemon (stays running; stop it with: stockade server --stop)"
+    if ! .venv/bin/stockade info >/dev/null 2>&1; then
+        .venv/bin/stockade server --detach
+    fi
     echo "==> host features"
     .venv/bin/stockade info
     echo "==> a default container on the embedded busybox image"
     .venv/bin/stockade run --rm -- sh -c 'echo "hello from $(hostname), running as $(id)"'
     echo "==> its security posture, proven from inside a fresh default container"
     .venv/bin/stockade verify
+    echo "==> the audit trail of what just happened"
+    .venv/bin/stockade audit --verify
 }
 
 run_tests() {

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from bench.latency import podman_argv
 from bench.model import Context, Row, SuiteResult
 from bench.sandbox import Sandbox, interleave, repeat, sandbox, stockade_argv, timed_run
+from bench.throughput import daemon
+from stockade.client import Client
 from stockade.engine import Engine
 from stockade.host import probe
 
@@ -29,7 +31,7 @@ TOP_PACKAGES = 10
 def run(ctx: Context) -> SuiteResult:
     rounds = ctx.rounds(15, 5)
     result = SuiteResult(NAME, TITLE, params={"rounds": rounds})
-    with sandbox(NAME, result.leftovers) as box:
+    with sandbox(NAME, result.leftovers) as box, daemon(box, Client):  # `ps` asks the daemon
         samples = interleave(_commands(box, result), rounds)
         _startup_rows(result, {k: _ms(v) for k, v in samples.items()})
         _in_process_rows(result, box, rounds)

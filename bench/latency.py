@@ -26,6 +26,8 @@ from pathlib import Path
 
 from bench.model import Context, Row, SuiteResult
 from bench.sandbox import Sandbox, interleave, sandbox, stockade_argv, timed_run
+from bench.throughput import daemon
+from stockade.client import Client
 from stockade.engine import Engine
 from stockade.runtime.runc import Stdio
 from stockade.spec import ContainerSpec, ProcessSpec
@@ -40,7 +42,8 @@ SHOWN = ("policy", "volume", "network", "runc create", "runc start", "wait for e
 def run(ctx: Context) -> SuiteResult:
     result = SuiteResult(NAME, TITLE, params={"rounds": ctx.rounds(25, 5)})
     rounds = result.params["rounds"]
-    with sandbox(NAME, result.leftovers) as box, open(os.devnull, "r+b") as null:
+    with sandbox(NAME, result.leftovers) as box, open(os.devnull, "r+b") as null, \
+            daemon(box, Client):  # the CLI goes through the API daemon
         engine = box.engine()
         engine.images.get("busybox")  # built once here, not inside a timed run
         resident = _start_resident(engine)

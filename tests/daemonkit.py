@@ -36,7 +36,7 @@ class Daemon:
     @property
     def env(self) -> dict[str, str]:
         return {**os.environ, "STOCKADE_CGROUP_PARENT": self.marker,
-                "STOCKADE_SOCKET": str(self.socket)}
+                "STOCKADE_SOCKET": str(self.socket), "COLUMNS": "250"}
 
     def start(self, config: Path | None = None) -> "Daemon":
         self.root.parent.mkdir(parents=True, exist_ok=True)

@@ -4,14 +4,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests import leaks
-from tests.conftest import STATE_BASE
+from tests.daemonkit import Daemon
 
 pytestmark = pytest.mark.integration
 STOCKADE = str(Path(sys.executable).with_name("stockade"))
@@ -19,29 +17,21 @@ STOCKADE = str(Path(sys.executable).with_name("stockade"))
 
 @dataclass(frozen=True)
 class Cli:
-    root: Path
-    env: dict[str, str]
+    """The command line against a private daemon."""
+
+    daemon: Daemon
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.daemon.env
 
     def __call__(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run([STOCKADE, "--root", str(self.root), *args], input=stdin,
-                              capture_output=True, text=True, env=self.env, timeout=120,
-                              check=False)
+        return self.daemon.cli(*args, stdin=stdin)
 
 
 @pytest.fixture
-def cli(session_tag: str) -> Iterator[Cli]:
-    root = STATE_BASE / session_tag / "cli"
-    marker = f"{session_tag}-cli"
-    runner = Cli(root, {**os.environ, "STOCKADE_CGROUP_PARENT": marker})
-    try:
-        yield runner
-    finally:
-        listing = runner("ps", "--json")
-        for item in json.loads(listing.stdout or "[]"):
-            runner("destroy", item["handle"])
-        assert not leaks.snapshot(marker).cgroups
-        assert not leaks.snapshot(str(root)).mounts
-        assert not leaks.snapshot(str(root)).processes
+def cli(daemon: Daemon) -> Cli:
+    return Cli(daemon)
 
 
 def test_run_prints_output_and_exits_with_the_code(cli: Cli) -> None:
@@ -146,7 +136,8 @@ def test_tty_run_gets_a_terminal(cli: Cli) -> None:
     import pty
 
     master, slave = pty.openpty()
-    proc = subprocess.Popen([STOCKADE, "--root", str(cli.root), "run", "--rm", "-t", "--", "sh",
+    proc = subprocess.Popen([STOCKADE, "--socket", str(cli.daemon.socket), "run", "--rm", "-t",
+                             "--", "sh",
                              "-c", "tty; test -t 1 && echo IS-A-TTY"],
                             stdin=slave, stdout=slave, stderr=slave, env=cli.env)
     os.close(slave)

@@ -1,17 +1,13 @@
 """The image commands, info and cleanup as a user runs them (JSON for the assertions)."""
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.containerkit import assert_no_leaks
+from tests.daemonkit import Daemon
 from tests.imagekit import sample_image, write_docker_archive
 
 pytestmark = pytest.mark.integration
@@ -20,30 +16,19 @@ HANDLE = f"cli-{uuid.uuid4().hex[:10]}"  # the CLI's cgroup parent is shared: ch
 
 
 @pytest.fixture
-def root() -> Iterator[Path]:
-    path = Path(f"/tmp/stockade-test-{uuid.uuid4().hex[:10]}")
-    try:
-        yield path
-    finally:
-        cli(path, "cleanup", check=False)
-        try:
-            assert_no_leaks(path, f"stockade/{HANDLE}")
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
+def root(daemon: Daemon) -> Daemon:
+    return daemon
 
 
-def cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    done = subprocess.run([sys.executable, "-c", "from stockade.cli.main import main; main()",
-                           "--root", str(root), *args], capture_output=True, text=True,
-                          env=env, timeout=300, check=False)
+def cli(daemon: Daemon, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = daemon.cli(*args, timeout=300)
     if check:
         assert done.returncode == 0, done.stderr
     return done
 
 
-def test_import_ls_inspect_rm(root: Path) -> None:
-    archive = write_docker_archive(sample_image(), root.with_name(root.name + ".tar"))
+def test_import_ls_inspect_rm(root: Daemon) -> None:
+    archive = write_docker_archive(sample_image(), root.root.with_name(root.root.name + ".tar"))
     try:
         out = json.loads(cli(root, "image", "import", str(archive), "--json").stdout)
     finally:
@@ -60,7 +45,7 @@ def test_import_ls_inspect_rm(root: Path) -> None:
     assert missing.returncode == 125 and "no such image" in missing.stderr
 
 
-def test_bad_input_is_one_clear_line(root: Path) -> None:
+def test_bad_input_is_one_clear_line(root: Daemon) -> None:
     bad = cli(root, "image", "import", "/nonexistent/image.tar", check=False)
     assert bad.returncode == 125
     assert bad.stderr.strip().count("\n") == 0 and "no such file" in bad.stderr
@@ -68,7 +53,7 @@ def test_bad_input_is_one_clear_line(root: Path) -> None:
     assert disk.returncode == 125 and "malformed size" in disk.stderr
 
 
-def test_run_with_disk_and_info(root: Path) -> None:
+def test_run_with_disk_and_info(root: Daemon) -> None:
     info = json.loads(cli(root, "info", "--json").stdout)
     assert info["quota"]["active"] in ("btrfs", "loop", "xfs")
     assert info["quota"]["reason"]

@@ -2,10 +2,8 @@
 exactly its rows, the probe leaves nothing behind, and every path cleans up."""
 
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +14,7 @@ from stockade.engine import Engine
 from stockade.errors import StockadeError
 from stockade.spec import EgressRule
 from stockade.verify import Report, runner, verify_container, verify_new
-from tests import leaks
-from tests.conftest import STATE_BASE
+from tests.daemonkit import Daemon
 from tests.integration.helpers import exec_capture, run, start_detached
 
 pytestmark = pytest.mark.integration
@@ -130,27 +127,15 @@ def test_the_probe_runs_in_an_image_without_a_shell(engine: Engine) -> None:
 
 @dataclass(frozen=True)
 class Cli:
-    root: Path
-    env: dict[str, str]
+    daemon: Daemon
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([STOCKADE, "--root", str(self.root), *args], capture_output=True,
-                              text=True, env=self.env, timeout=120, check=False)
+        return self.daemon.cli(*args)
 
 
 @pytest.fixture
-def cli(session_tag: str) -> Iterator[Cli]:
-    root = STATE_BASE / session_tag / "verify-cli"
-    marker = f"{session_tag}-vcli"
-    runner_ = Cli(root, {**os.environ, "STOCKADE_CGROUP_PARENT": marker, "COLUMNS": "250"})
-    try:
-        yield runner_
-    finally:
-        for item in json.loads(runner_("ps", "--json").stdout or "[]"):
-            runner_("destroy", item["handle"])
-        assert not leaks.snapshot(marker).cgroups
-        assert not leaks.snapshot(str(root)).mounts
-        assert not leaks.snapshot(str(root)).processes
+def cli(daemon: Daemon) -> Cli:
+    return Cli(daemon)
 
 
 def test_cli_verify_without_a_handle_exits_0_and_leaves_nothing(cli: Cli) -> None:
