@@ -335,8 +335,12 @@ def _size_of(fd: int | None, tty: bool) -> Window | None:
 
 
 def _safe_chunk(ws: ClientConnection) -> int:
-    """A quarter of the socket's send buffer, less room for frame headers."""
-    sndbuf = ws.socket.getsockopt(SOL_SOCKET, SO_SNDBUF)
+    """A quarter of the socket's send buffer, less room for frame headers. A process that
+    ends at once may have had the connection closed already: then nothing is sent anyway."""
+    try:
+        sndbuf = ws.socket.getsockopt(SOL_SOCKET, SO_SNDBUF)
+    except OSError:
+        return 1024
     return max(1024, min(_CHUNK, sndbuf // 4 - 1024))
 
 
