@@ -16,18 +16,18 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, unix_connect
 
+from stockade.api import errors as api_errors
 from stockade.api import processes, procio, wsproto
 from stockade.api.procmodels import ProcessRequest, Window
 from stockade.api.proctable import ProcessTable, TableSettings
 from stockade.cli import remote_foreground
 from stockade.client import streams
 from stockade.engine import Engine
-from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
+from stockade.errors import Conflict, InvalidSpec, NotFound
 from stockade.spec import ContainerInfo, ContainerSpec
 from tests.integration.helpers import spec, start_detached
 
@@ -57,14 +57,13 @@ class Daemon:
 
 
 def _app(engine: Engine, table: ProcessTable) -> FastAPI:
-    """The routes under test, plus stand-ins for the lead's container routes and errors."""
+    """The routes under test with the daemon's error bodies, plus stand-ins for the
+    container routes (the whole daemon is tested in test_api.py)."""
     app = FastAPI()
     app.state.engine = engine
     app.state.processes = table
     app.include_router(processes.router)
-    statuses = ((NotFound, 404), (Conflict, 409), (InvalidSpec, 400), (StockadeError, 500))
-    for kind, status in statuses:
-        app.add_exception_handler(kind, _error_handler(status))
+    api_errors.install(app)
 
     @app.post("/v1/containers", status_code=201)
     def create(body: dict[str, Any]) -> ContainerInfo:
@@ -85,12 +84,6 @@ def _app(engine: Engine, table: ProcessTable) -> FastAPI:
         table.forget_container(handle)
 
     return app
-
-
-def _error_handler(status: int) -> Callable[[Request, Exception], JSONResponse]:
-    def handle(_request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=status)
-    return handle
 
 
 @pytest.fixture
