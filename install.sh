@@ -34,7 +34,7 @@ install_python() {
         python3 -m venv .venv
     fi
     echo "==> installing stockade and its Python dependencies"
-    .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
+    .venv/bin/pip install -q --disable-pip-version-check -e ".[dev,bench]"
     ln -sf "$here/.venv/bin/stockade" /usr/local/bin/stockade
     ln -sf "$here/.venv/bin/stockade-oci" /usr/local/bin/stockade-oci
 }
