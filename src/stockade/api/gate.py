@@ -64,17 +64,19 @@ class Gate:
             return
         length = dict(scope.get("headers") or []).get(b"content-length", b"0")
         if scope["type"] == "http" and (not length.isdigit() or int(length) > self.max_body):
-            await _reply(send, 413, "too_large", f"request bodies are limited to "
-                         f"{self.max_body} bytes")
+            await self._too_large(send)
             return
         outcome: dict[str, str] = {"result": "no response"}
         try:
             await self.app(scope, self._counted(receive), self._watched(send, outcome))
         except _TooLarge:
-            await _reply(send, 413, "too_large", f"request bodies are limited to "
-                         f"{self.max_body} bytes")
+            await self._too_large(send)
             outcome["result"] = "413"
         await self._account(scope, outcome["result"])
+
+    async def _too_large(self, send: Any) -> None:
+        await _reply(send, 413, "too_large", f"request bodies are limited to "
+                     f"{self.max_body} bytes")
 
     def _counted(self, receive: Any) -> Any:
         seen = 0

@@ -1,8 +1,8 @@
 """Run or exec in the foreground through the daemon: our stdio becomes the process's.
 
-The same behaviour as `foreground` (exit with the process's code, a terminal with -t,
-our stdin with -i, destroy with --rm even on failure, the output also in the logs), but
-the daemon runs the container and holds its stdio; we only relay the process stream.
+Exit with the process's code, a terminal with -t, our stdin with -i, destroy with --rm even
+on failure, the output also in the logs: the daemon runs the container and holds its
+stdio; we only relay the process stream.
 """
 
 import contextlib
@@ -14,9 +14,9 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from stockade.api.procmodels import ProcessRequest
-from stockade.client import streams
+from stockade.client import Client, streams
 from stockade.errors import InvalidSpec, StockadeError
-from stockade.spec import ContainerInfo, ContainerSpec
+from stockade.spec import ContainerSpec
 
 _STOP_GRACE_S = 2.0
 _POLL_S = 0.1
@@ -25,39 +25,40 @@ _POLL_S = 0.1
 def run(client_socket: Path, spec: ContainerSpec, interactive: bool, remove: bool) -> int:
     """Create attached, start once the stream is open, relay until the init ends."""
     handle = spec.handle
-    try:
-        streams.request_json(client_socket, "POST", "/v1/containers",
-                             {"spec": spec.model_dump(mode="json"), "attach": True})
-        return _attach_init(client_socket, handle, spec.process.terminal, interactive)
-    finally:
-        if remove:
-            with contextlib.suppress(StockadeError):
-                streams.request_json(client_socket, "DELETE", _container(handle))
+    with Client(client_socket) as client:
+        try:
+            client.create(spec, attach=True)
+            return _attach_init(client, handle, spec.process.terminal, interactive)
+        finally:
+            if remove:
+                with contextlib.suppress(StockadeError):
+                    client.destroy(handle)
 
 
-def _attach_init(socket: Path, handle: str, tty: bool, interactive: bool) -> int:
+def _attach_init(client: Client, handle: str, tty: bool, interactive: bool) -> int:
     def start() -> None:  # only now: the daemon keeps all output for an open stream
-        streams.request_json(socket, "POST", _container(handle) + "/start")
+        client.start(handle)
 
     try:
-        code = streams.attach(socket, handle, "init", 0 if interactive else None, 1, 2, tty,
-                              close_stdin=not interactive, on_attached=start)
+        code = streams.attach(client.socket, handle, "init", 0 if interactive else None, 1, 2,
+                              tty, close_stdin=not interactive, on_attached=start)
     except KeyboardInterrupt:
-        return _stop(socket, handle)
-    if _inspect(socket, handle).oom_killed:
+        return _stop(client, handle)
+    if client.inspect(handle).oom_killed:
         print(f"stockade: container {handle} was killed: out of memory", file=sys.stderr)
     return code
 
 
-def _stop(socket: Path, handle: str) -> int:
+def _stop(client: Client, handle: str) -> int:
     """^C: TERM, then KILL after a grace period, as `stockade stop` does; the exit code."""
     for name in ("TERM", "KILL"):
         with contextlib.suppress(StockadeError):  # it may have ended already
-            streams.request_json(socket, "POST", _container(handle) + "/processes/init/signal",
+            streams.request_json(client.socket, "POST",
+                                 f"/v1/containers/{quote(handle)}/processes/init/signal",
                                  {"signal": name})
         deadline = time.monotonic() + _STOP_GRACE_S
         while time.monotonic() < deadline:
-            info = _inspect(socket, handle)
+            info = client.inspect(handle)
             if info.exit_code is not None:
                 return info.exit_code
             time.sleep(_POLL_S)
@@ -75,10 +76,3 @@ def exec_(client_socket: Path, handle: str, command: list[str], env: dict[str, s
     return streams.run_process(client_socket, handle, request,
                                stdin_fd=0 if interactive else None)
 
-
-def _inspect(socket: Path, handle: str) -> ContainerInfo:
-    return ContainerInfo.model_validate(streams.request_json(socket, "GET", _container(handle)))
-
-
-def _container(handle: str) -> str:
-    return f"/v1/containers/{quote(handle)}"
