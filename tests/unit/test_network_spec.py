@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from stockade.errors import InvalidSpec
 from stockade.spec import EgressRule, SecurityGroup, parse_destination, parse_ports, parse_rules
-from stockade.spec.network import format_destination, format_ports
+from stockade.spec.network import format_destination
+from stockade.spec.ports import format_ports
 
 ports = st.integers(1, 65535)
 port_ranges = st.tuples(ports, ports).map(lambda p: (min(p), max(p)))

@@ -46,7 +46,7 @@ def classify(exc: StockadeError) -> tuple[str, int]:
 def _validation_message(errors: list[Any]) -> str:
     first = errors[0] if errors else {}
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-    message = str(first.get("msg", "invalid request"))
+    message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
     return f"invalid {where}: {message}" if where else message
 
 

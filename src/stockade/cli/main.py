@@ -4,7 +4,7 @@ import json
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import typer
 from pydantic import ValidationError
@@ -61,8 +61,8 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
           cpu_shares: int | None, pids: int | None, env: list[str] | None,
           user: str | None, volumes: list[str] | None, tty: bool, cap_add: list[str] | None,
           cpuset_cpus: str | None, writable: list[str] | None, disk: str | None,
-          ports: list[str] | None, groups: list[str] | None,
-          disable: tuple[bool, bool, bool], unsafe_caps: list[str] | None) -> ContainerSpec:
+          net: "NetworkArgs", disable: tuple[bool, bool, bool],
+          unsafe_caps: list[str] | None) -> ContainerSpec:
     """`disable` holds the --unsafe-disable-{seccomp,userns,mac} flags, in that order."""
     limits: dict[str, object] = {"cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus}
     if memory is not None:
@@ -82,9 +82,20 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
         writable_paths=writable or [],
         unsafe=UnsafeOptions(disable_seccomp=disable[0], disable_userns=disable[1],
                              disable_mac=disable[2], cap_add=unsafe_caps or []),
-        ports=[publish(p) for p in ports or []],
-        security_groups=groups or [],
+        ports=[publish(p) for p in net.publish or []],
+        security_groups=net.groups or [],
+        listen_ports=net.listen,
+        connect_ports=net.connect,
     )
+
+
+class NetworkArgs(NamedTuple):
+    """The network options shared by run and create."""
+
+    publish: list[str] | None
+    groups: list[str] | None
+    listen: str | None
+    connect: str | None
 
 
 Name = Annotated[str | None, typer.Option("--name", help="Container handle.")]
@@ -110,9 +121,17 @@ UnsafeCaps = Annotated[list[str] | None, typer.Option("--unsafe-cap-add",
                                                       help="UNSAFE: any extra capability.")]
 Disk = Annotated[str | None, typer.Option("--disk", help="Writable layer quota, e.g. 1G.")]
 Publish = Annotated[list[str] | None, typer.Option(
-    "--publish", "-p", help="HOSTPORT:CONTAINERPORT[/udp] (repeatable; host port 0 picks one).")]
+    "--publish", "-p",
+    help="HOSTPORT:CONTAINERPORT, or with /udp (repeatable; host port 0 picks one).")]
 Groups = Annotated[list[str] | None, typer.Option(
     "--security-group", help="Bind a security group to this container (repeatable).")]
+Listen = Annotated[str | None, typer.Option(
+    "--listen", help="TCP ports the application may bind besides published ones, e.g. "
+                     "8080,9000-9010 (Landlock).")]
+Connect = Annotated[str | None, typer.Option(
+    "--connect-ports", help="TCP ports the application may connect to, or 'none' "
+                            "(Landlock, fixed for the container's life; default: the "
+                            "firewall alone decides).")]
 
 
 @app.command(context_settings=_PASSTHROUGH)
@@ -123,7 +142,8 @@ def run(
     writable: Writable = None, unsafe_disable_seccomp: NoSeccomp = False,
     unsafe_disable_userns: NoUserns = False, unsafe_disable_mac: NoMac = False,
     unsafe_cap_add: UnsafeCaps = None, disk: Disk = None,
-    publish_: Publish = None, security_group: Groups = None,
+    publish_: Publish = None, security_group: Groups = None, listen: Listen = None,
+    connect_ports: Connect = None,
     detach: Annotated[bool, typer.Option("--detach", "-d")] = False,
     interactive: Annotated[bool, typer.Option("--interactive", "-i")] = False,
     tty: Annotated[bool, typer.Option("--tty", "-t")] = False,
@@ -133,7 +153,8 @@ def run(
     if detach and (tty or interactive):
         raise StockadeError("-d cannot be combined with -i or -t")
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, tty,
-                 cap_add, cpuset_cpus, writable, disk, publish_, security_group,
+                 cap_add, cpuset_cpus, writable, disk,
+                 NetworkArgs(publish_, security_group, listen, connect_ports),
                  (unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac),
                  unsafe_cap_add)
     client = _engine(ctx)
@@ -153,11 +174,13 @@ def create(
     writable: Writable = None, unsafe_disable_seccomp: NoSeccomp = False,
     unsafe_disable_userns: NoUserns = False, unsafe_disable_mac: NoMac = False,
     unsafe_cap_add: UnsafeCaps = None, disk: Disk = None,
-    publish_: Publish = None, security_group: Groups = None,
+    publish_: Publish = None, security_group: Groups = None, listen: Listen = None,
+    connect_ports: Connect = None,
 ) -> None:
     """Create a container without starting it; prints its handle."""
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, False,
-                 cap_add, cpuset_cpus, writable, disk, publish_, security_group,
+                 cap_add, cpuset_cpus, writable, disk,
+                 NetworkArgs(publish_, security_group, listen, connect_ports),
                  (unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac),
                  unsafe_cap_add)
     _engine(ctx).create(spec, start=False)
@@ -346,7 +369,8 @@ def main() -> None:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        _fail(f"invalid {where}: {first['msg']}" if where else str(first["msg"]))
+        message = str(first["msg"]).removeprefix("Value error, ")
+        _fail(f"invalid {where}: {message}" if where else message)
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as exc:

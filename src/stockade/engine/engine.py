@@ -23,6 +23,7 @@ from stockade.images import commands, users
 from stockade.images.progress import Progress
 from stockade.images.store import GcReport
 from stockade.network import netlog
+from stockade.policy import landlock
 from stockade.policy.exec import exec_process
 from stockade.runtime import apparmor, cgroups, exitstatus
 from stockade.runtime.exitstatus import ExitStatus
@@ -279,6 +280,7 @@ class Engine:
         """Publish one more port of a container (host port 0 picks a free one)."""
         mapping = PortMapping(host_port=host_port, container_port=container_port,
                               protocol=protocol)
+        landlock.check_publishable(self.state.get(handle).spec, mapping)
         self.net.publish(handle, mapping)
         return self.inspect(handle)
 

@@ -4,6 +4,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+# Landlock's TCP bind and connect rules arrived with ABI 4 (Linux 6.7).
+LANDLOCK_NETWORK_ABI = 4
+
 
 class Mechanism(BaseModel):
     """One kernel facility: whether it is usable and, either way, why."""
@@ -37,6 +40,10 @@ class HostFeatures(BaseModel):
 
     def has_controller(self, name: str) -> bool:
         return name in self.cgroup_controllers
+
+    @property
+    def landlock_network(self) -> bool:
+        return self.landlock.available and self.landlock_abi >= LANDLOCK_NETWORK_ABI
 
     @property
     def mac(self) -> str:

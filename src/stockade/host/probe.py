@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from stockade.host.features import HostFeatures, Mechanism
+from stockade.host.features import LANDLOCK_NETWORK_ABI, HostFeatures, Mechanism
 
 _SYS_LANDLOCK_CREATE_RULESET = {"x86_64": 444, "aarch64": 444}
 _LANDLOCK_CREATE_RULESET_VERSION = 1
@@ -88,15 +88,21 @@ def probe_runc() -> tuple[Mechanism, str | None]:
     return Mechanism(available=out.returncode == 0, detail=path), version
 
 
+def landlock_detail(abi: int) -> str:
+    if abi == 0:
+        return "landlock_create_ruleset unavailable"
+    if abi >= LANDLOCK_NETWORK_ABI:
+        return f"ABI {abi}: filesystem rules and TCP bind/connect rules"
+    return (f"ABI {abi}: filesystem rules only; TCP bind/connect rules need ABI "
+            f"{LANDLOCK_NETWORK_ABI} (Linux 6.7)")
+
+
 def probe() -> HostFeatures:
     """Read every feature once; callers keep the value."""
     version, controllers = probe_cgroups()
     runc, runc_version = probe_runc()
     abi = probe_landlock_abi()
-    landlock = Mechanism(
-        available=abi > 0,
-        detail=f"ABI {abi}" if abi else "landlock_create_ruleset unavailable",
-    )
+    landlock = Mechanism(available=abi > 0, detail=landlock_detail(abi))
     return HostFeatures(
         kernel=platform.release(),
         arch=platform.machine(),

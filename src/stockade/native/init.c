@@ -1,17 +1,23 @@
 /*
  * stockade-init: pid 1 of every Stockade container, and the wrapper of every exec.
  *
- *   init [-w DIR]... [-x DIR]... [-d DIR]... [-L] [-e] -- PROGRAM [ARG]...
+ *   init [-w DIR]... [-x DIR]... [-d DIR]... [-N [-b PORTS]... [-C [-c PORTS]...]]
+ *        [-L] [-e] -- PROGRAM [ARG]...
  *
- *   -w DIR  the application may read and write beneath DIR
- *   -x DIR  the application may read and execute beneath DIR
- *   -d DIR  device directory: read, write and device ioctls, no creation
- *   -L      do not apply Landlock (only when the platform was told to run unsafe)
- *   -e      exec mode: restrict and exec, no pid-1 duties (used for `stockade exec`)
+ *   -w DIR    the application may read and write beneath DIR
+ *   -x DIR    the application may read and execute beneath DIR
+ *   -d DIR    device directory: read, write and device ioctls, no creation
+ *   -N        limit TCP bind (Landlock ABI 4+): only the -b ports may be bound
+ *   -b PORTS  a port or LOW-HIGH range the application may bind
+ *   -C        limit TCP connect too: only the -c ports may be connected to
+ *   -c PORTS  a port or LOW-HIGH range the application may connect to
+ *   -L        do not apply Landlock (only when the platform was told to run unsafe)
+ *   -e        exec mode: restrict and exec, no pid-1 duties (used for `stockade exec`)
  *
  * Everything else is readable and nothing else is writable or executable. The ruleset
  * uses the highest Landlock ABI the kernel offers. If Landlock was asked for and cannot
- * be applied, the init refuses to start the application (fail closed).
+ * be applied (or its network part was asked for on a kernel without it), the init
+ * refuses to start the application (fail closed).
  *
  * As pid 1 it forks the application, forwards every signal it receives to it, reaps
  * every orphan, and exits with the application's status (128+N for a signal N).
@@ -53,10 +59,38 @@
 #define WRITE (READ | FS_WRITE_FILE | FS_REMOVE_DIR | FS_REMOVE_FILE | FS_MAKE_DIR | \
                FS_MAKE_REG | FS_MAKE_SOCK | FS_MAKE_FIFO | FS_MAKE_SYM | FS_REFER | FS_TRUNCATE)
 #define DEVICE (READ | FS_WRITE_FILE | FS_TRUNCATE | FS_IOCTL_DEV)
+#define NET_BIND_TCP (1ULL << 0)    /* ABI 4 */
+#define NET_CONNECT_TCP (1ULL << 1) /* ABI 4 */
+#define NET_ABI 4
+#define RULE_NET_PORT 2 /* LANDLOCK_RULE_NET_PORT */
+#define MAX_RANGES 256
+
+/* Our own layouts of the ABI 4 structures: the distribution's kernel headers may predate
+ * them. A larger attr with zero trailing fields is accepted by older kernels. */
+struct ruleset_attr {
+	uint64_t handled_access_fs;
+	uint64_t handled_access_net;
+};
+
+struct net_port_attr {
+	uint64_t allowed_access;
+	uint64_t port;
+};
 
 struct rule {
 	const char *path;
 	uint64_t access;
+};
+
+struct port_range {
+	unsigned long low, high;
+	uint64_t access;
+};
+
+struct net_policy {
+	uint64_t handled; /* 0: the network part is not asked for */
+	int count;
+	struct port_range ranges[MAX_RANGES];
 };
 
 static void die(const char *what)
@@ -99,18 +133,40 @@ static void add_rule(int ruleset, const struct rule *r, uint64_t handled)
 	close(fd);
 }
 
-static void restrict_self(const struct rule *rules, int count)
+/* One rule per port: Landlock has no port ranges. Rules for one port merge their rights. */
+static void add_port_rules(int ruleset, const struct net_policy *net)
+{
+	for (int i = 0; i < net->count; i++) {
+		struct net_port_attr attr = {.allowed_access = net->ranges[i].access & net->handled};
+		if (!attr.allowed_access)
+			continue;
+		for (unsigned long port = net->ranges[i].low; port <= net->ranges[i].high; port++) {
+			attr.port = port;
+			if (syscall(SYS_landlock_add_rule, ruleset, RULE_NET_PORT, &attr, 0) != 0)
+				die("landlock_add_rule (port)");
+		}
+	}
+}
+
+static void restrict_self(const struct rule *rules, int count, const struct net_policy *net)
 {
 	int abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0,
 			       LANDLOCK_CREATE_RULESET_VERSION);
 	if (abi < 1)
 		die("Landlock is required but unavailable");
-	struct landlock_ruleset_attr attr = {.handled_access_fs = handled_for_abi(abi)};
+	if (net->handled && abi < NET_ABI) {
+		fprintf(stderr, "stockade-init: Landlock ABI %d has no network rules (needs %d)\n",
+			abi, NET_ABI);
+		exit(126);
+	}
+	struct ruleset_attr attr = {.handled_access_fs = handled_for_abi(abi),
+				    .handled_access_net = net->handled};
 	int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
 	if (ruleset < 0)
 		die("landlock_create_ruleset");
 	for (int i = 0; i < count; i++)
 		add_rule(ruleset, &rules[i], attr.handled_access_fs);
+	add_port_rules(ruleset, net);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		die("no_new_privs");
 	if (syscall(SYS_landlock_restrict_self, ruleset, 0) != 0)
@@ -162,32 +218,64 @@ static int supervise(pid_t child)
 	}
 }
 
+/* "PORT" or "LOW-HIGH", 1..65535; anything else is refused rather than guessed at. */
+static int add_range(struct net_policy *net, const char *text, uint64_t access)
+{
+	char *end;
+	if (net->count >= MAX_RANGES || text[0] < '0' || text[0] > '9')
+		return -1;
+	unsigned long low = strtoul(text, &end, 10), high = low;
+	if (*end == '-') {
+		if (end[1] < '0' || end[1] > '9')
+			return -1;
+		high = strtoul(end + 1, &end, 10);
+	}
+	if (*end != '\0' || low < 1 || low > high || high > 65535)
+		return -1;
+	net->ranges[net->count++] = (struct port_range){low, high, access};
+	return 0;
+}
+
+static int add_path(struct rule *rules, int *count, const char *path, uint64_t access)
+{
+	if (*count >= MAX_RULES)
+		return -1;
+	rules[(*count)++] = (struct rule){path, access};
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	static struct net_policy net;
 	struct rule rules[MAX_RULES];
-	int count = 0, landlock = 1, exec_mode = 0, opt;
+	int count = 0, landlock = 1, exec_mode = 0, bad = 0, opt;
 	rules[count++] = (struct rule){"/", READ};
-	while ((opt = getopt(argc, argv, "+w:x:d:Le")) != -1) {
-		if (count >= MAX_RULES && opt != 'L' && opt != 'e') {
-			fprintf(stderr, "stockade-init: too many rules\n");
-			return 126;
-		}
+	while ((opt = getopt(argc, argv, "+w:x:d:Nb:Cc:Le")) != -1) {
 		switch (opt) {
-		case 'w': rules[count++] = (struct rule){optarg, WRITE}; break;
-		case 'x': rules[count++] = (struct rule){optarg, READ | FS_EXECUTE}; break;
-		case 'd': rules[count++] = (struct rule){optarg, DEVICE}; break;
+		case 'w': bad |= add_path(rules, &count, optarg, WRITE); break;
+		case 'x': bad |= add_path(rules, &count, optarg, READ | FS_EXECUTE); break;
+		case 'd': bad |= add_path(rules, &count, optarg, DEVICE); break;
+		case 'N': net.handled |= NET_BIND_TCP; break;
+		case 'b': bad |= add_range(&net, optarg, NET_BIND_TCP); break;
+		case 'C': net.handled |= NET_CONNECT_TCP; break;
+		case 'c': bad |= add_range(&net, optarg, NET_CONNECT_TCP); break;
 		case 'L': landlock = 0; break;
 		case 'e': exec_mode = 1; break;
 		default: return 126;
 		}
+		if (bad) {
+			fprintf(stderr, "stockade-init: bad or too many rules at -%c %s\n", opt,
+				optarg ? optarg : "");
+			return 126;
+		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "usage: %s [-w DIR] [-x DIR] [-d DIR] [-L] [-e] -- PROGRAM...\n",
-			argv[0]);
+		fprintf(stderr, "usage: %s [-w DIR] [-x DIR] [-d DIR] [-N [-b PORTS] [-C [-c PORTS]]] "
+			"[-L] [-e] -- PROGRAM...\n", argv[0]);
 		return 126;
 	}
 	if (landlock)
-		restrict_self(rules, count);
+		restrict_self(rules, count, &net);
 	if (exec_mode) {
 		execvp(argv[optind], &argv[optind]);
 		fprintf(stderr, "stockade-init: exec %s: %s\n", argv[optind], strerror(errno));

@@ -1,7 +1,9 @@
 """The init's command line: Landlock rules first, then the application."""
 
+from stockade.errors import Conflict
 from stockade.host import HostFeatures
-from stockade.spec import ContainerSpec
+from stockade.spec import ContainerSpec, PortMapping
+from stockade.spec.ports import Interval, contains, format_ports, merge, parse_ports
 
 HELPERS_MOUNT = "/.stockade"
 INIT_PATH = f"{HELPERS_MOUNT}/init"
@@ -27,6 +29,50 @@ def landlock_enabled(spec: ContainerSpec, host: HostFeatures) -> bool:
     return host.landlock.available and not spec.unsafe.disable_mac
 
 
+def network_rules_enabled(spec: ContainerSpec, host: HostFeatures) -> bool:
+    return landlock_enabled(spec, host) and host.landlock_network
+
+
+def bind_ports(spec: ContainerSpec) -> tuple[Interval, ...]:
+    """TCP ports the application may bind: the declared ones and every mapped one."""
+    mapped = [(p.container_port, p.container_port) for p in spec.ports if p.protocol == "tcp"]
+    declared = list(parse_ports(spec.listen_ports)) if spec.listen_ports else []
+    return merge(mapped + declared)
+
+
+def connect_ports(spec: ContainerSpec) -> tuple[Interval, ...] | None:
+    """TCP ports the application may connect to, or None when the spec leaves connect to
+    the firewall. Its own listen ports stay reachable over loopback."""
+    if spec.connect_ports is None:
+        return None
+    declared = [] if spec.connect_ports == "none" else list(parse_ports(spec.connect_ports))
+    return merge(declared + list(bind_ports(spec)))
+
+
+def check_publishable(spec: ContainerSpec, mapping: PortMapping) -> None:
+    """A TCP port published later must be one the application may bind: its Landlock
+    domain was fixed when it started, so any other mapping would lead nowhere. The rule
+    holds on every host, Landlock or not, so a spec behaves the same everywhere."""
+    allowed = bind_ports(spec)
+    if mapping.protocol == "tcp" and not contains(allowed, mapping.container_port):
+        raise Conflict(f"{spec.handle} may listen only on TCP ports "
+                       f"{format_ports(allowed) or '(none declared)'}; declare "
+                       f"{mapping.container_port} in listen_ports (--listen) when creating it")
+
+
+def network_rule_args(spec: ContainerSpec) -> list[str]:
+    """-b for each bindable range; -C (limit connect) and -c for each connectable range."""
+    args: list[str] = []
+    for interval in bind_ports(spec):
+        args += ["-b", format_ports((interval,))]
+    allowed = connect_ports(spec)
+    if allowed is not None:
+        args.append("-C")
+        for interval in allowed:
+            args += ["-c", format_ports((interval,))]
+    return args
+
+
 def init_command(spec: ContainerSpec, host: HostFeatures, top_level: tuple[str, ...],
                  args: tuple[str, ...]) -> list[str]:
     """[init, rules..., '--', application...]: the init restricts itself, then runs the app."""
@@ -39,6 +85,8 @@ def init_command(spec: ContainerSpec, host: HostFeatures, top_level: tuple[str, 
         command += ["-x", path]
     # Our read-only helpers, so `stockade verify` can run its probe under these same rules.
     command += ["-x", HELPERS_MOUNT]
+    if network_rules_enabled(spec, host):
+        command += ["-N", *network_rule_args(spec)]
     command += ["-d", "/dev", "--"]
     return command + list(args)
 

@@ -19,9 +19,9 @@ from stockade.spec.network import (
     NetworkPolicy,
     SecurityGroup,
     parse_destination,
-    parse_ports,
     parse_rules,
 )
+from stockade.spec.ports import format_ports, parse_ports
 from stockade.spec.sizes import format_size, human_size, parse_size
 from stockade.spec.usage import Capacity, ContainerMetrics, LimitsPatch
 
@@ -47,6 +47,7 @@ __all__ = [
     "SecurityGroup",
     "State",
     "UnsafeOptions",
+    "format_ports",
     "format_size",
     "human_size",
     "parse_destination",

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stockade.spec.ports import format_ports, parse_ports
 from stockade.spec.sizes import parse_size
 
 HANDLE_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -194,6 +195,11 @@ class ContainerSpec(_Model):
     limits: Limits = Limits()
     mounts: list[BindMount] = []
     ports: list[PortMapping] = []
+    # TCP ports the application may bind beside its mapped container ports, and the TCP
+    # ports it may connect to ("none" for none; absent leaves connect to the firewall).
+    # Both are Landlock rules fixed for the container's life (docs/security-model.md).
+    listen_ports: str | None = None
+    connect_ports: str | None = None
     security_groups: list[str] = []
     properties: dict[str, str] = {}
     grace_time_s: int | None = Field(default=None, ge=1)
@@ -206,6 +212,18 @@ class ContainerSpec(_Model):
     @classmethod
     def _writable(cls, value: list[str]) -> list[str]:
         return sorted({_clean_absolute(p, "writable path") for p in value})
+
+    @field_validator("listen_ports")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        return None if value is None else format_ports(parse_ports(value))
+
+    @field_validator("connect_ports")
+    @classmethod
+    def _connect(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() == "none":
+            return None if value is None else "none"
+        return format_ports(parse_ports(value))
 
     @field_validator("cap_add")
     @classmethod

@@ -3,41 +3,16 @@
 import hashlib
 import ipaddress
 import json
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stockade.errors import InvalidSpec
 from stockade.spec.container import HANDLE_PATTERN
+from stockade.spec.ports import MAX_PORT, Interval, format_ports, parse_ports
 
 GROUP_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 MAX_RULES = 100_000
-MAX_PORT = 65535
-_PORT_ITEM = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")
-
-Interval = tuple[int, int]
-
-
-def parse_ports(text: str) -> tuple[Interval, ...]:
-    """'80', '80,443' or '8000-9000' (and mixes) as sorted inclusive intervals."""
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidSpec("ports must be a non-empty string such as 80, 80,443 or 8000-9000")
-    result = []
-    for item in text.split(","):
-        match = _PORT_ITEM.match(item.strip())
-        if match is None:
-            raise InvalidSpec(f"malformed port {item.strip()!r}: use 80, 80,443 or 8000-9000")
-        low = int(match.group(1))
-        high = int(match.group(2) or low)
-        if not 1 <= low <= high <= MAX_PORT:
-            raise InvalidSpec(f"port range {item.strip()!r} must satisfy 1 <= low <= high <= 65535")
-        result.append((low, high))
-    return tuple(sorted(result))
-
-
-def format_ports(intervals: tuple[Interval, ...]) -> str:
-    return ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in intervals)
 
 
 def _address(text: str) -> int:
