@@ -39,7 +39,7 @@ def symlink_escapes(path: str, target: str) -> bool:
     and stockade itself never follows links in a layer (openat2 forbids it)."""
     if target.startswith("/"):
         return False
-    depth = len([p for p in posixpath.dirname(path).split("/") if p])
+    depth = len([p for p in posixpath.dirname(path).split("/") if p not in ("", ".")])
     for part in target.split("/"):
         if part == "..":
             depth -= 1
