@@ -128,7 +128,8 @@ def web_spec(handle: str, publish: list[PortMapping] | None = None,
     script = (f"mkdir -p /tmp/www && echo hello-{handle} > /tmp/www/index.html && "
               "exec httpd -f -p 8080 -h /tmp/www")
     return ContainerSpec(handle=handle, process=ProcessSpec(args=["sh", "-c", script]),
-                         ports=publish or [], security_groups=groups or [])
+                         ports=publish or [], security_groups=groups or [],
+                         listen_ports="8080")
 
 
 def unique(prefix: str) -> str:

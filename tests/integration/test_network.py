@@ -110,6 +110,15 @@ def test_net_in_adds_a_mapping_to_a_running_container(engine: Engine, outside: O
     assert http_get(outside.host_addr, port, netns=outside.netns) == f"hello-{web}"
 
 
+def test_net_in_refuses_a_port_the_application_may_not_bind(engine: Engine) -> None:
+    web = unique("web")
+    start_web(engine, web)  # declares 8080 only
+    with pytest.raises(Conflict, match="may listen only on TCP ports 8080"):
+        engine.net_in(web, free_port(), 9090)
+    assert engine.inspect(web).ports == []
+    engine.net_in(web, free_port(), 9090, protocol="udp")  # Landlock has no UDP rules
+
+
 def test_a_host_port_cannot_be_published_twice(engine: Engine) -> None:
     port = free_port()
     first, second = unique("p"), unique("p")

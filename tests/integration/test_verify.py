@@ -24,7 +24,7 @@ SECCOMP_ROWS = {"seccomp.mode", "seccomp.filter", "battery.06", "battery.13", "b
 WEAKENINGS: list[tuple[dict[str, Any], set[str]]] = [
     ({"disable_seccomp": True}, SECCOMP_ROWS),
     ({"disable_userns": True}, {"namespace.user", "user.mapping", "battery.02"}),
-    ({"disable_mac": True}, {"mac"}),
+    ({"disable_mac": True}, {"mac", "mac.network"}),
     ({"cap_add": ["CAP_SYS_ADMIN"]}, {"capabilities", "battery.03"}),
 ]
 
@@ -59,6 +59,23 @@ def test_a_weakened_container_fails_exactly_the_matching_rows(
     assert set(_failures(report)) == rows, _failures(report)
     assert report.unsafe and all(f"unsafe: {u}" in engine.inspect(name).events
                                  for u in report.unsafe)
+
+
+def test_declared_connect_ports_are_proven_and_the_firewall_still_tested(
+        engine: Engine) -> None:
+    name = start_detached(engine, ["sleep", "300"], listen_ports="8080",
+                          connect_ports="40100-40120")
+    report = verify_container(engine, name)
+    assert report.passed, _failures(report)
+    checks = {c.id: c for c in report.checks}
+    network = checks["mac.network"]
+    assert "bind only 8080; connect only 8080,40100-40120" in network.expected
+    assert "bind 127.0.0.1:1024: EACCES" in network.observed
+    assert "connect 127.0.0.1:1024: EACCES" in network.observed
+    # verify's listener sat on a port Landlock lets through, so the firewall stopped it
+    port = int(checks["network.egress"].observed.split(":")[1])
+    assert port == 8080 or 40100 <= port <= 40120
+    assert checks["network.egress"].observed.endswith("ETIMEDOUT")
 
 
 def test_egress_opened_by_a_security_group_fails_the_egress_rows(engine: Engine) -> None:

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from stockade.host import probe
-from stockade.host.probe import probe_cgroups
+from stockade.host.probe import landlock_detail, probe_cgroups
 
 
 def test_cgroup_v2_lists_its_controllers(tmp_path: Path) -> None:
@@ -24,3 +24,9 @@ def test_live_probe_is_consistent() -> None:
     assert host.mac in ("apparmor", "landlock", "none")
     if not host.apparmor.available:
         assert host.apparmor.detail  # the reason is always given
+
+
+def test_landlock_detail_says_which_rules_the_abi_has() -> None:
+    assert landlock_detail(0) == "landlock_create_ruleset unavailable"
+    assert "filesystem rules only" in landlock_detail(3) and "ABI 4" in landlock_detail(3)
+    assert "TCP bind/connect rules" in landlock_detail(4)

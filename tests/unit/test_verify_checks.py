@@ -8,12 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stockade.policy import DEFAULT_BOUNDING
+from stockade.spec import ContainerSpec
 from stockade.verify import capsets
 from stockade.verify.battery import BATTERY
 from stockade.verify.checks import LAYERS, capability_verdict, cpu_weight, namespace_verdict
+from stockade.verify.expect import expectations
 from stockade.verify.facts import Attempt, DeviceNode, DiskFacts, NetworkFacts
 from stockade.verify.model import Status
 from stockade.verify.runner import probe_args
+from tests.hostkit import make_host
 from tests.unit.verify_evidence import (
     DEFAULT_CAPS,
     ZERO,
@@ -52,8 +55,8 @@ def test_every_layer_and_every_battery_row_is_reported() -> None:
     assert {f"namespace.{k}" for k in ("pid", "net", "ipc", "uts", "mnt", "user", "cgroup")} \
         <= ids
     assert {"user.mapping", "capabilities", "no_new_privs", "seccomp.mode", "seccomp.filter",
-            "mac", "paths.masked", "paths.readonly", "devices", "memory", "cpu", "pids",
-            "disk", "network.isolation", "network.egress", "probe"} <= ids
+            "mac", "mac.network", "paths.masked", "paths.readonly", "devices", "memory", "cpu",
+            "pids", "disk", "network.isolation", "network.egress", "probe"} <= ids
     assert [r.number for r in BATTERY] == list(range(1, 28))
     assert len(ids) == 1 + len(LAYERS) + 27
 
@@ -285,3 +288,39 @@ def test_the_probe_is_told_every_policy_path() -> None:
     assert {("-m", p) for p in expected.masked_paths} <= pairs
     assert {("-r", p) for p in expected.readonly_paths} <= pairs
     assert ("-s", "/run/stockade/stockade.sock") in pairs and ("-c", "10.0.0.1:80") in pairs
+
+
+# -- Landlock's TCP rules -------------------------------------------------------------------
+
+def test_the_landlock_network_row_needs_eacces_for_an_undeclared_bind() -> None:
+    row = by_id(evidence(), "mac.network")
+    assert row.status == Status.PASS
+    assert "bind 127.0.0.1:1024: EACCES" in row.observed
+    assert "connect left to the firewall" in row.expected
+    opened = with_attempt(probe(), "landlock.bind", 0)
+    assert by_id(evidence(facts=opened), "mac.network").status == Status.FAIL
+    assert by_id(evidence(facts=without(probe(), "landlock.bind")),
+                 "mac.network").status == Status.FAIL
+
+
+def test_declared_connect_ports_need_eacces_for_an_undeclared_connect() -> None:
+    limited = expect(connect_ports="443")
+    assert "connect only 443" in by_id(evidence(expected=limited), "mac.network").expected
+    # the captured probe met ECONNREFUSED: no Landlock connect rule was in force
+    assert by_id(evidence(expected=limited), "mac.network").status == Status.FAIL
+    denied = with_attempt(probe(), "landlock.connect", errno.EACCES)
+    assert by_id(evidence(facts=denied, expected=limited), "mac.network").status == Status.PASS
+    # and the reverse: a Landlock connect rule where the spec declared none is a mismatch
+    assert by_id(evidence(facts=denied), "mac.network").status == Status.FAIL
+
+
+def test_a_kernel_without_landlock_network_rules_is_a_reported_gap() -> None:
+    older = expectations(ContainerSpec(handle="fx"), make_host(landlock_abi=3), 1_000_000)
+    row = by_id(evidence(expected=older), "mac.network")
+    assert row.status == Status.GAP and "not enforced here" in row.observed
+
+
+def test_the_probe_is_given_the_unlisted_port_only_where_rules_exist() -> None:
+    assert probe_args(expect(listen_ports="1024-2000"), ())[-2:] == ["-p", "2001"]
+    older = expectations(ContainerSpec(handle="fx"), make_host(landlock_abi=3), 1_000_000)
+    assert "-p" not in probe_args(older, ())

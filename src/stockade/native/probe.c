@@ -1,12 +1,14 @@
 /*
  * stockade-probe: the in-container half of `stockade verify`.
  *
- *   probe [-m PATH]... [-r PATH]... [-s PATH]... [-c ADDR:PORT]...
+ *   probe [-m PATH]... [-r PATH]... [-s PATH]... [-c ADDR:PORT]... [-p PORT]
  *
  *   -m PATH        a path that must be masked (read it: empty or unreadable)
  *   -r PATH        a path that must be read-only (statvfs flag, open for write)
  *   -s PATH        a platform socket that must not be visible (lstat)
  *   -c ADDR:PORT   a TCP destination that egress policy must refuse (connect, close)
+ *   -p PORT        a TCP port the spec lets the application neither bind nor connect to:
+ *                  bind and connect on loopback (Landlock says EACCES; nothing listens)
  *
  * It collects facts and makes the harmless form of every attempt in the escape battery,
  * and prints one record per line, fields separated by tabs:
@@ -65,6 +67,7 @@
 static const char *masked[MAX_ARGS], *readonly[MAX_ARGS], *sockets[MAX_ARGS],
 	*targets[MAX_ARGS];
 static int n_masked, n_readonly, n_sockets, n_targets;
+static const char *unlisted_port;
 static char scratch[] = "/tmp/.stockade-probe-XXXXXX";
 static int have_scratch;
 
@@ -582,6 +585,32 @@ static long tcp_connect(const char *target)
 	return err ? -1 : 0;
 }
 
+/* Loopback only: a refused bind or connect never leaves the container's namespace, and
+ * Landlock decides before the stack looks for a listener (EACCES, not ECONNREFUSED). */
+static long loopback(const char *port, int do_bind)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(port)),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	long rc = do_bind ? bind(fd, (struct sockaddr *)&addr, sizeof(addr)) :
+			    connect(fd, (struct sockaddr *)&addr, sizeof(addr));
+	int err = errno;
+	close(fd);
+	errno = err;
+	return rc;
+}
+
+static void landlock_network(void)
+{
+	if (!unlisted_port)
+		return;
+	attempt("landlock.bind", loopback(unlisted_port, 1), "bind 127.0.0.1:%s", unlisted_port);
+	attempt("landlock.connect", loopback(unlisted_port, 0), "connect 127.0.0.1:%s",
+		unlisted_port);
+}
+
 static void egress(void)
 {
 	for (int i = 0; i < n_targets; i++)
@@ -618,17 +647,18 @@ static int add(const char **list, int *count, const char *value)
 int main(int argc, char **argv)
 {
 	int opt, bad = 0;
-	while ((opt = getopt(argc, argv, "m:r:s:c:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:r:s:c:p:")) != -1) {
 		switch (opt) {
 		case 'm': bad |= add(masked, &n_masked, optarg); break;
 		case 'r': bad |= add(readonly, &n_readonly, optarg); break;
 		case 's': bad |= add(sockets, &n_sockets, optarg); break;
 		case 'c': bad |= add(targets, &n_targets, optarg); break;
+		case 'p': unlisted_port = optarg; break;
 		default: bad = -1;
 		}
 	}
 	if (bad || optind != argc) {
-		fprintf(stderr, "usage: %s [-m PATH] [-r PATH] [-s PATH] [-c ADDR:PORT]\n", argv[0]);
+		fprintf(stderr, "usage: %s [-m PATH] [-r PATH] [-s PATH] [-c ADDR:PORT] [-p PORT]\n", argv[0]);
 		return 2;
 	}
 	have_scratch = mkdtemp(scratch) != NULL;
@@ -647,6 +677,7 @@ int main(int argc, char **argv)
 	devices();
 	root_escape();
 	interfaces();
+	landlock_network();
 	egress();
 	walk();
 	if (have_scratch)

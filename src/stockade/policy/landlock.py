@@ -60,6 +60,14 @@ def check_publishable(spec: ContainerSpec, mapping: PortMapping) -> None:
                        f"{mapping.container_port} in listen_ports (--listen) when creating it")
 
 
+def unlisted_port(spec: ContainerSpec) -> int:
+    """An unprivileged TCP port the application may neither bind nor connect to, for
+    `stockade verify` to prove the rules with (unprivileged, so a refusal cannot come
+    from the missing CAP_NET_BIND_SERVICE instead)."""
+    allowed = bind_ports(spec) + (connect_ports(spec) or ())
+    return next(port for port in range(1024, 65536) if not contains(allowed, port))
+
+
 def network_rule_args(spec: ContainerSpec) -> list[str]:
     """-b for each bindable range; -C (limit connect) and -c for each connectable range."""
     args: list[str] = []

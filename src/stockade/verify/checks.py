@@ -179,6 +179,23 @@ def mac(ev: Evidence) -> Check:
     return row("mac", "MAC", expected, combine(*parts))
 
 
+def mac_network(ev: Evidence) -> Check:
+    want = ev.expect
+    bind = want.bind_ports or "none"
+    expected = (f"Landlock TCP rules: bind only {bind}; connect "
+                + ("left to the firewall" if want.connect_ports is None
+                   else f"only {want.connect_ports or 'none'}"))
+    if not want.landlock_network:
+        return row("mac.network", "Landlock network", expected, Verdict(
+            Status.GAP, f"not enforced here: Landlock {want.landlock_detail}"))
+    bind_proof = judge(ev.probe, ["landlock.bind"], errnos(EACCES))
+    if want.connect_ports is not None:
+        connect_proof = judge(ev.probe, ["landlock.connect"], errnos(EACCES))
+    else:  # nothing listens there: without a Landlock rule the stack refuses it
+        connect_proof = judge(ev.probe, ["landlock.connect"], errnos(ECONNREFUSED))
+    return row("mac.network", "Landlock network", expected, combine(bind_proof, connect_proof))
+
+
 # -- filesystem -----------------------------------------------------------------------------
 
 def masked_paths(ev: Evidence) -> Check:
@@ -342,6 +359,6 @@ def egress(ev: Evidence) -> Check:
 
 LAYERS: tuple[LayerCheck, ...] = (
     *(_namespace(kind) for kind in NAMESPACES),
-    user_mapping, capabilities, no_new_privs, seccomp_mode, seccomp_filter, mac,
+    user_mapping, capabilities, no_new_privs, seccomp_mode, seccomp_filter, mac, mac_network,
     masked_paths, readonly_paths, devices, memory, cpu, pids, disk, network_isolation, egress,
 )

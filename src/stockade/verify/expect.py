@@ -3,9 +3,10 @@
 from pydantic import BaseModel, ConfigDict
 
 from stockade.host import HostFeatures
-from stockade.policy import capabilities, devices, effective_cpu_shares, paths
+from stockade.policy import capabilities, devices, effective_cpu_shares, landlock, paths
 from stockade.policy.context import ID_MAP_SIZE
 from stockade.spec import ContainerSpec
+from stockade.spec.ports import Interval, format_ports
 
 # Daemon sockets of this platform and its neighbours; none may be visible inside.
 PLATFORM_SOCKETS = ("/run/stockade/stockade.sock", "/var/run/docker.sock", "/run/docker.sock",
@@ -28,6 +29,12 @@ class Expectations(BaseModel):
     landlock: bool
     apparmor_detail: str
     landlock_detail: str
+    # Landlock's TCP rules: what the spec lets the application bind and connect to
+    # (connect None: left to the firewall), and a port it may do neither with.
+    landlock_network: bool
+    bind_ports: str
+    connect_ports: str | None
+    unlisted_port: int
     masked_paths: tuple[str, ...]
     readonly_paths: tuple[str, ...]
     memory_bytes: int
@@ -39,6 +46,10 @@ class Expectations(BaseModel):
     platform_sockets: tuple[str, ...] = PLATFORM_SOCKETS
     unsafe: tuple[str, ...] = ()
     cap_add: tuple[str, ...] = ()
+
+
+def _format(ports: tuple[Interval, ...] | None) -> str | None:
+    return None if ports is None else format_ports(ports)
 
 
 def device_rule(major: int, minor: int | None) -> str:
@@ -58,6 +69,10 @@ def expectations(spec: ContainerSpec, host: HostFeatures, id_base: int,
         landlock=host.landlock.available,
         apparmor_detail=host.apparmor.detail,
         landlock_detail=host.landlock.detail,
+        landlock_network=host.landlock_network,
+        bind_ports=format_ports(landlock.bind_ports(spec)),
+        connect_ports=_format(landlock.connect_ports(spec)),
+        unlisted_port=landlock.unlisted_port(spec),
         masked_paths=paths.MASKED_PATHS,
         readonly_paths=paths.READONLY_PATHS,
         memory_bytes=spec.limits.memory_bytes,

@@ -1,6 +1,7 @@
 """Run the probe inside a container, read the host's side, and judge both."""
 
 import contextlib
+import itertools
 import os
 import secrets
 import socket
@@ -11,7 +12,7 @@ from stockade.engine import Engine
 from stockade.errors import StockadeError
 from stockade.policy.landlock import PROBE_PATH
 from stockade.runtime.runc import Stdio
-from stockade.spec import ContainerInfo, ContainerSpec, ProcessSpec
+from stockade.spec import ContainerInfo, ContainerSpec, ProcessSpec, parse_ports
 from stockade.verify import hostside
 from stockade.verify.evaluate import evaluate
 from stockade.verify.expect import Expectations, expectations
@@ -31,6 +32,8 @@ def probe_args(expect: Expectations, targets: tuple[str, ...]) -> list[str]:
                          ("-s", expect.platform_sockets), ("-c", targets)):
         for value in values:
             args += [flag, value]
+    if expect.landlock_network:
+        args += ["-p", str(expect.unlisted_port)]
     return args
 
 
@@ -49,7 +52,8 @@ def run_probe(engine: Engine, handle: str, args: list[str]) -> tuple[str, str, i
 
 
 @contextlib.contextmanager
-def egress_targets(engine: Engine, info: ContainerInfo) -> Iterator[tuple[str, ...]]:
+def egress_targets(engine: Engine, info: ContainerInfo,
+                   ports: tuple[int, ...] = (0,)) -> Iterator[tuple[str, ...]]:
     """Destinations default-deny egress must refuse, each with a listener behind it.
 
     Verify opens a TCP listener of its own on the bridge gateway, a host address the
@@ -62,13 +66,31 @@ def egress_targets(engine: Engine, info: ContainerInfo) -> Iterator[tuple[str, .
         return
     gateway = str(engine.config.network.gateway)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-        try:
-            listener.bind((gateway, 0))
-            listener.listen(1)
-        except OSError:
+        if not _listen_on_one(listener, gateway, ports):
             yield ()  # the gateway is not up: the egress row says "not proven"
             return
         yield (f"{gateway}:{listener.getsockname()[1]}",)
+
+
+def _listen_on_one(listener: socket.socket, address: str, ports: tuple[int, ...]) -> bool:
+    for port in ports:
+        try:
+            listener.bind((address, port))
+        except OSError:
+            continue
+        listener.listen(1)
+        return True
+    return False
+
+
+def firewall_ports(expect: Expectations) -> tuple[int, ...]:
+    """Ports for the egress listener. Where Landlock limits connect, one it lets through,
+    so the connect reaches the firewall and the firewall is what gets proven."""
+    if expect.connect_ports is None or expect.connect_ports == "":
+        return (0,)
+    ports = (port for low, high in parse_ports(expect.connect_ports)
+             for port in range(low, high + 1))
+    return tuple(itertools.islice(ports, 16))
 
 
 def disk_facts(info: ContainerInfo) -> DiskFacts | None:
@@ -95,7 +117,7 @@ def verify_container(engine: Engine, handle: str, strict: bool = False,
         raise StockadeError(f"container {handle} is {info.state}: verify needs it running")
     expect = expectations(engine.state.get(handle).spec, engine.host, engine.config.id_base,
                           extra_sockets)
-    with egress_targets(engine, info) as targets:
+    with egress_targets(engine, info, firewall_ports(expect)) as targets:
         host = _host_facts(info, info.pid, targets)  # before the probe: the pid is surely ours
         out, err, code = run_probe(engine, handle, probe_args(expect, targets))
     host = host.model_copy(update={"probe_exit": code, "probe_stderr": err})
