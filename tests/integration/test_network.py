@@ -115,7 +115,8 @@ def test_net_in_refuses_a_port_the_application_may_not_bind(engine: Engine) -> N
     start_web(engine, web)  # declares 8080 only
     with pytest.raises(Conflict, match="may listen only on TCP ports 8080"):
         engine.net_in(web, free_port(), 9090)
-    assert engine.inspect(web).ports == []
+    info = engine.inspect(web)
+    assert info.ports == [] and info.listen_ports == "8080" and info.connect_ports is None
     engine.net_in(web, free_port(), 9090, protocol="udp")  # Landlock has no UDP rules
 
 

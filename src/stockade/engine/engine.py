@@ -40,6 +40,7 @@ from stockade.spec import (
     LimitsInfo,
     LimitsPatch,
     PortMapping,
+    format_ports,
 )
 
 _POLL_S = 0.02
@@ -446,6 +447,8 @@ class Engine:
         return ContainerInfo(
             handle=record.handle, state=self._status(record), ip=ip,
             image=spec.image, ports=ports, properties=spec.properties,
+            listen_ports=format_ports(landlock.bind_ports(spec)),
+            connect_ports=landlock.connect_ports_text(spec),
             limits=LimitsInfo(memory_bytes=spec.limits.memory_bytes,
                               cpu_shares=policy.effective_cpu_shares(spec.limits),
                               pids=spec.limits.pids, disk_bytes=spec.limits.disk_bytes),

@@ -49,6 +49,11 @@ def connect_ports(spec: ContainerSpec) -> tuple[Interval, ...] | None:
     return merge(declared + list(bind_ports(spec)))
 
 
+def connect_ports_text(spec: ContainerSpec) -> str | None:
+    allowed = connect_ports(spec)
+    return None if allowed is None else format_ports(allowed)
+
+
 def check_publishable(spec: ContainerSpec, mapping: PortMapping) -> None:
     """A TCP port published later must be one the application may bind: its Landlock
     domain was fixed when it started, so any other mapping would lead nowhere. The rule

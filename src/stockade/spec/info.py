@@ -32,6 +32,10 @@ class ContainerInfo(BaseModel):
     image: str
     ip: str | None = None
     ports: list[PortMapping] = []
+    # TCP ports the application may bind (published and declared) and connect to (None:
+    # the firewall alone decides); Landlock enforces them where the kernel can.
+    listen_ports: str = ""
+    connect_ports: str | None = None
     limits: LimitsInfo
     pid: int | None = None
     events: list[str] = []

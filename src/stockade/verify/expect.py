@@ -6,7 +6,7 @@ from stockade.host import HostFeatures
 from stockade.policy import capabilities, devices, effective_cpu_shares, landlock, paths
 from stockade.policy.context import ID_MAP_SIZE
 from stockade.spec import ContainerSpec
-from stockade.spec.ports import Interval, format_ports
+from stockade.spec.ports import format_ports
 
 # Daemon sockets of this platform and its neighbours; none may be visible inside.
 PLATFORM_SOCKETS = ("/run/stockade/stockade.sock", "/var/run/docker.sock", "/run/docker.sock",
@@ -48,10 +48,6 @@ class Expectations(BaseModel):
     cap_add: tuple[str, ...] = ()
 
 
-def _format(ports: tuple[Interval, ...] | None) -> str | None:
-    return None if ports is None else format_ports(ports)
-
-
 def device_rule(major: int, minor: int | None) -> str:
     """A devices.list line (cgroup v1) for an allowed character device."""
     return f"c {major}:{'*' if minor is None else minor} rwm"
@@ -71,7 +67,7 @@ def expectations(spec: ContainerSpec, host: HostFeatures, id_base: int,
         landlock_detail=host.landlock.detail,
         landlock_network=host.landlock_network,
         bind_ports=format_ports(landlock.bind_ports(spec)),
-        connect_ports=_format(landlock.connect_ports(spec)),
+        connect_ports=landlock.connect_ports_text(spec),
         unlisted_port=landlock.unlisted_port(spec),
         masked_paths=paths.MASKED_PATHS,
         readonly_paths=paths.READONLY_PATHS,
