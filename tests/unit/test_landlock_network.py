@@ -63,7 +63,7 @@ def test_unsafe_disable_mac_drops_the_network_rules_with_the_rest() -> None:
 def test_port_lists_are_normalised_and_bad_ones_refused() -> None:
     box = spec(listen_ports=" 9001 , 80-81", connect_ports="NONE")
     assert box.listen_ports == "80-81,9001" and box.connect_ports == "none"
-    for bad in ("0", "70000", "9-8", "80,", "http", ""):
+    for bad in ("0", "70000", "9-8", "80,", "http", "", ",".join(map(str, range(1, 66)))):
         with pytest.raises(ValueError):
             spec(listen_ports=bad)
         with pytest.raises(ValueError):

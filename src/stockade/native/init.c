@@ -63,7 +63,7 @@
 #define NET_CONNECT_TCP (1ULL << 1) /* ABI 4 */
 #define NET_ABI 4
 #define RULE_NET_PORT 2 /* LANDLOCK_RULE_NET_PORT */
-#define MAX_RANGES 256
+#define MAX_RANGES 1024
 
 /* Our own layouts of the ABI 4 structures: the distribution's kernel headers may predate
  * them. A larger attr with zero trailing fields is accepted by older kernels. */

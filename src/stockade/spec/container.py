@@ -184,6 +184,16 @@ class UnsafeOptions(_Model):
 
 
 Handle = Annotated[str, Field(pattern=HANDLE_PATTERN)]
+# Bounds that keep the init's Landlock rule list (1024 ranges) out of reach.
+MAX_PORT_MAPPINGS = 256
+MAX_PORT_RANGES = 64
+
+
+def _port_list(text: str) -> str:
+    intervals = parse_ports(text)
+    if len(intervals) > MAX_PORT_RANGES:
+        raise ValueError(f"{len(intervals)} port ranges; at most {MAX_PORT_RANGES}")
+    return format_ports(intervals)
 
 
 class ContainerSpec(_Model):
@@ -194,7 +204,7 @@ class ContainerSpec(_Model):
     process: ProcessSpec = ProcessSpec()
     limits: Limits = Limits()
     mounts: list[BindMount] = []
-    ports: list[PortMapping] = []
+    ports: list[PortMapping] = Field(default=[], max_length=MAX_PORT_MAPPINGS)
     # TCP ports the application may bind beside its mapped container ports, and the TCP
     # ports it may connect to ("none" for none; absent leaves connect to the firewall).
     # Both are Landlock rules fixed for the container's life (docs/security-model.md).
@@ -216,14 +226,14 @@ class ContainerSpec(_Model):
     @field_validator("listen_ports")
     @classmethod
     def _listen(cls, value: str | None) -> str | None:
-        return None if value is None else format_ports(parse_ports(value))
+        return None if value is None else _port_list(value)
 
     @field_validator("connect_ports")
     @classmethod
     def _connect(cls, value: str | None) -> str | None:
         if value is None or value.strip().lower() == "none":
             return None if value is None else "none"
-        return format_ports(parse_ports(value))
+        return _port_list(value)
 
     @field_validator("cap_add")
     @classmethod

@@ -85,12 +85,13 @@ def _listen_on_one(listener: socket.socket, address: str, ports: tuple[int, ...]
 
 def firewall_ports(expect: Expectations) -> tuple[int, ...]:
     """Ports for the egress listener. Where Landlock limits connect, one it lets through,
-    so the connect reaches the firewall and the firewall is what gets proven."""
-    if expect.connect_ports is None or expect.connect_ports == "":
+    so the connect reaches the firewall and the firewall is what gets proven (any free
+    port last: Landlock then refuses first, which the egress row also accepts)."""
+    if not expect.connect_ports:
         return (0,)
     ports = (port for low, high in parse_ports(expect.connect_ports)
              for port in range(low, high + 1))
-    return tuple(itertools.islice(ports, 16))
+    return (*itertools.islice(ports, 16), 0)
 
 
 def disk_facts(info: ContainerInfo) -> DiskFacts | None:
