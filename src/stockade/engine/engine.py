@@ -367,11 +367,16 @@ class Engine:
         owns (runc state, links, rules, volumes, directories)."""
         done = []
         for record in self.state.all():
-            runc_knows = self.runc.state(record.handle) is not None
+            runc_state = self.runc.state(record.handle)
             if not recovery.is_complete(record, self.layout.container(record.handle),
-                                        self.layout.exit_file(record.handle), runc_knows):
+                                        self.layout.exit_file(record.handle),
+                                        runc_state is not None):
                 self.destroy(record.handle)
                 done.append(f"tore down half-created container {record.handle}")
+            elif recovery.started_unrecorded(record, runc_state):
+                # killed between `runc start` and writing it down; the time is the adoption's
+                self.state.update(record.handle, state="running", started_at=time.time())
+                done.append(f"recorded the start of {record.handle}")
         known = {record.handle for record in self.state.all()}
         for cid in recovery.stray_runc_ids(self.layout.runc_root, known):
             self.runc.delete(cid)

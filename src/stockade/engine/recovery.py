@@ -3,6 +3,7 @@
 import contextlib
 import os
 from pathlib import Path
+from typing import Any
 
 from stockade.engine.state import Record
 
@@ -28,6 +29,12 @@ def is_complete(record: Record, container_dir: Path, exit_file: Path,
     if exit_file.exists():
         return True
     return runc_knows and supervisor_alive(container_dir)
+
+
+def started_unrecorded(record: Record, runc_state: dict[str, Any] | None) -> bool:
+    """runc ran the application, but the record still says created."""
+    return record.state == "created" and runc_state is not None and \
+        runc_state.get("status") == "running"
 
 
 def stray_runc_ids(runc_root: Path, known: set[str]) -> list[str]:
