@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from stockade.errors import InvalidSpec
 from stockade.spec import HANDLE_PATTERN, BindMount, ContainerSpec, Limits, ProcessSpec
 from stockade.spec.sizes import MAX_BYTES, format_size, parse_size
+from stockade.spec.validation import first_error
 
 
 @given(st.integers(min_value=1, max_value=MAX_BYTES))
@@ -93,3 +94,17 @@ def test_only_dropped_docker_capabilities_can_be_added_back() -> None:
 def test_unknown_fields_are_refused() -> None:
     with pytest.raises(ValidationError):
         ContainerSpec.model_validate({"handle": "a", "privileged": True})
+
+
+def test_a_validation_error_reads_as_one_line_without_pydantics_prefix() -> None:
+    with pytest.raises(ValidationError) as caught:
+        ContainerSpec(handle="x", listen_ports="0")
+    errors = caught.value.errors()
+    assert first_error(errors) == \
+        "listen_ports: port range '0' must satisfy 1 <= low <= high <= 65535"
+    assert first_error(errors, located="{message}").startswith("port range '0'")
+    body = [{"loc": ("body", "limits", "pids"), "msg": "too big"}]
+    assert first_error(body, located="invalid {where}: {message}", skip=("body",)) == \
+        "invalid limits.pids: too big"
+    assert first_error([{"loc": ("body",), "msg": "Value error, x"}], skip=("body",)) == "x"
+    assert first_error([]) == "invalid request"

@@ -16,6 +16,7 @@ from stockade.errors import (
     NotFound,
     StockadeError,
 )
+from stockade.spec.validation import first_error
 
 # most specific first: ImageError and InvalidSpec are bad input, the rest is state or host
 _KINDS: tuple[tuple[type[StockadeError], str, int], ...] = (
@@ -43,13 +44,6 @@ def classify(exc: StockadeError) -> tuple[str, int]:
     return "platform", 500
 
 
-def _validation_message(errors: list[Any]) -> str:
-    first = errors[0] if errors else {}
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-    message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
-    return f"invalid {where}: {message}" if where else message
-
-
 async def _stockade(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StockadeError)
     kind, status = classify(exc)
@@ -62,7 +56,8 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
                for e in errors]
     malformed = any(e.get("type") == "json_invalid" for e in errors)
     return JSONResponse(body("bad_request" if malformed else "invalid",
-                             _validation_message(list(errors)), details),
+                             first_error(errors, located="invalid {where}: {message}",
+                                         skip=("body",)), details),
                         status_code=400 if malformed else 422)
 
 

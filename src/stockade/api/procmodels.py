@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from stockade.spec import ProcessSpec
+from stockade.spec.validation import first_error
 
 # setrlimit(2) resources by their lower-case names; runc takes them as RLIMIT_<NAME>.
 RLIMIT_NAMES = frozenset({
@@ -83,7 +84,7 @@ class ProcessRequest(_Model):
             spec = ProcessSpec(args=self.args, env=self.env, cwd=self.cwd, user=self.user,
                                terminal=self.tty)
         except ValidationError as exc:
-            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+            raise ValueError(first_error(exc.errors(), located="{message}")) from None
         self.cwd = spec.cwd  # normalised: no '.' or doubled slashes
         return self
 

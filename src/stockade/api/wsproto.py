@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from stockade.api.procmodels import SignalName, Window
 from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
+from stockade.spec.validation import first_error
 
 MAX_CONTROL_CHARS = 4096  # a control message is tiny; anything longer is not one
 MAX_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 123 bytes
@@ -84,10 +85,7 @@ def _parse(model: type[_Message], text: str | bytes) -> _Message:
 
 def _first_line(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        return f"{where}: {message}" if where else message
+        return first_error(exc.errors())
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 

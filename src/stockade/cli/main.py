@@ -24,6 +24,7 @@ from stockade.cli.session import Options, open_client
 from stockade.client import Client
 from stockade.errors import StockadeError
 from stockade.spec import ContainerSpec, Limits, LimitsPatch, ProcessSpec, UnsafeOptions
+from stockade.spec.validation import first_error
 
 PLATFORM_ERROR = 125  # docker's code for "the platform failed", distinct from the app's own
 _PASSTHROUGH = {"allow_interspersed_args": False}
@@ -367,10 +368,7 @@ def main() -> None:
     except StockadeError as exc:
         _fail(str(exc))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        _fail(f"invalid {where}: {message}" if where else message)
+        _fail(first_error(exc.errors(), located="invalid {where}: {message}"))
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as exc:

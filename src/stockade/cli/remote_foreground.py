@@ -17,6 +17,7 @@ from stockade.api.procmodels import ProcessRequest
 from stockade.client import Client, streams
 from stockade.errors import InvalidSpec, StockadeError
 from stockade.spec import ContainerSpec
+from stockade.spec.validation import first_error
 
 _STOP_GRACE_S = 2.0
 _POLL_S = 0.1
@@ -71,8 +72,7 @@ def exec_(client_socket: Path, handle: str, command: list[str], env: dict[str, s
     try:
         request = ProcessRequest(args=command, env=env, user=user, tty=tty)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise InvalidSpec(str(error["msg"]).removeprefix("Value error, ")) from None
+        raise InvalidSpec(first_error(exc.errors(), located="{message}")) from None
     return streams.run_process(client_socket, handle, request,
                                stdin_fd=0 if interactive else None)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from stockade.errors import InvalidSpec
 from stockade.spec.container import HANDLE_PATTERN
 from stockade.spec.ports import MAX_PORT, Interval, format_ports, parse_ports
+from stockade.spec.validation import first_error
 
 GROUP_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 MAX_RULES = 100_000
@@ -164,8 +165,5 @@ def parse_rules(text: str) -> list[EgressRule]:
 
 def _first_error(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        return f"{where}: {message}" if where else message
+        return first_error(exc.errors())
     return str(exc)
