@@ -23,3 +23,15 @@ class HostUnsupported(StockadeError):
 
 class ImageError(StockadeError):
     """An image or archive is malformed, hostile, or does not match its digests."""
+
+
+# How each error crosses the API: the kind named in the JSON body and the HTTP status.
+# Most specific first: the daemon answers with the first that matches, and the client
+# raises the class of the kind it reads back.
+WIRE_KINDS: tuple[tuple[type[StockadeError], str, int], ...] = (
+    (NotFound, "not_found", 404),
+    (Conflict, "conflict", 409),
+    (InvalidSpec, "invalid", 422),
+    (ImageError, "invalid_image", 422),
+    (HostUnsupported, "unsupported", 501),
+)

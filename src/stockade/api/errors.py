@@ -8,24 +8,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from stockade.errors import (
-    Conflict,
-    HostUnsupported,
-    ImageError,
-    InvalidSpec,
-    NotFound,
-    StockadeError,
-)
+from stockade.errors import WIRE_KINDS, StockadeError
 from stockade.spec.validation import first_error
 
-# most specific first: ImageError and InvalidSpec are bad input, the rest is state or host
-_KINDS: tuple[tuple[type[StockadeError], str, int], ...] = (
-    (NotFound, "not_found", 404),
-    (Conflict, "conflict", 409),
-    (InvalidSpec, "invalid", 422),
-    (ImageError, "invalid_image", 422),
-    (HostUnsupported, "unsupported", 501),
-)
 _HTTP_KINDS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
 
@@ -38,7 +23,7 @@ def body(kind: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def classify(exc: StockadeError) -> tuple[str, int]:
-    for cls, kind, status in _KINDS:
+    for cls, kind, status in WIRE_KINDS:
         if isinstance(exc, cls):
             return kind, status
     return "platform", 500

@@ -4,20 +4,11 @@ from typing import Any
 
 import httpx
 
-from stockade.errors import (
-    Conflict,
-    HostUnsupported,
-    ImageError,
-    InvalidSpec,
-    NotFound,
-    StockadeError,
-)
+from stockade.errors import WIRE_KINDS, InvalidSpec, StockadeError
 
-_BY_KIND: dict[str, type[StockadeError]] = {
-    "not_found": NotFound, "conflict": Conflict, "invalid": InvalidSpec,
-    "bad_request": InvalidSpec, "invalid_image": ImageError, "unsupported": HostUnsupported,
-    "too_large": InvalidSpec,
-}
+# the engine's kinds, and the refusals that come before it: malformed JSON, too large a body
+_BY_KIND: dict[str, type[StockadeError]] = {kind: cls for cls, kind, _ in WIRE_KINDS} | {
+    "bad_request": InvalidSpec, "too_large": InvalidSpec}
 
 
 class DaemonUnavailable(StockadeError):
