@@ -7,7 +7,7 @@ import sys
 
 from stockade.oci import staging
 from stockade.oci.argv import UsageError, global_options
-from stockade.oci.runc import find_runc
+from stockade.oci.runc import exec_runc, run_runc
 
 
 def _directory(argv: list[str], index: int) -> tuple[str, str] | None:
@@ -25,18 +25,11 @@ def _directory(argv: list[str], index: int) -> tuple[str, str] | None:
 
 
 def delete_main(argv: list[str], index: int) -> None:
-    runc = find_runc()
     staged = _directory(argv, index)
     if staged is None:
-        os.execv(runc, [runc, *argv])
+        sys.exit(exec_runc(argv))
     root, container_id = staged
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.execv(runc, [runc, *argv])
-        finally:
-            os._exit(127)
-    _, status = os.waitpid(pid, 0)
+    code = run_runc(argv)
     if not os.path.exists(f"{root}/{container_id}/state.json"):
         staging.remove(staging.container_dir(root, container_id))
-    sys.exit(os.waitstatus_to_exitcode(status))
+    sys.exit(code)

@@ -6,7 +6,6 @@ Imported only for those three commands, so it may import pydantic and stockade.p
 import contextlib
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,9 @@ from stockade.oci.argv import (
 from stockade.oci.harden import Hardened, Refused, harden
 from stockade.oci.policyfile import DEFAULT_PATH, OciPolicy, load_policy
 from stockade.oci.rootfs import RootfsError, RootfsView, reachable
-from stockade.oci.runc import NoRunc, find_runc
+from stockade.oci.runc import NoRunc, exec_runc, run_runc
 from stockade.policy.capabilities import DEFAULT_BOUNDING
 
-_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-              signal.SIGUSR2, signal.SIGWINCH)
 _CAP_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 
 
@@ -45,7 +42,7 @@ def run_hardened(argv: list[str], index: int) -> int:
         options = global_options(argv[:index])
         args = command_args(command, argv[index + 1:], index + 1)
         if args.bools.get("help"):
-            return _replace_with_runc(argv)
+            return exec_runc(argv)
         if command == "exec":
             return _exec(argv, options, args)
         return _create(argv, command, options, args)
@@ -89,7 +86,7 @@ def _create(argv: list[str], command: str, options: GlobalOptions, args: Command
     try:
         _record(policy, options, container_id, bundle, result)
         _write_config(config_path, result.config)
-        code = _run_runc(argv)
+        code = run_runc(argv)
         exists = (Path(options.root) / container_id / "state.json").exists()
         return code
     finally:
@@ -176,7 +173,7 @@ def _exec(argv: list[str], options: GlobalOptions, args: CommandArgs) -> int:
         raise _Failed(f"exec may not add capabilities {', '.join(refused)}")
     process_file = args.last("process")
     if process_file is None:
-        return _replace_with_runc(argv)  # runc takes the hardened config.json's process
+        return exec_runc(argv)  # runc takes the hardened config.json's process
     process = json.loads(Path(process_file).read_text())
     caps = process.setdefault("capabilities", {})
     for name in _CAP_SETS:
@@ -187,7 +184,7 @@ def _exec(argv: list[str], options: GlobalOptions, args: CommandArgs) -> int:
     os.write(fd, json.dumps(process).encode())
     os.lseek(fd, 0, os.SEEK_SET)
     os.set_inheritable(fd, True)
-    return _replace_with_runc(replace_value(argv, args.value_at["process"], f"/proc/self/fd/{fd}"))
+    return exec_runc(replace_value(argv, args.value_at["process"], f"/proc/self/fd/{fd}"))
 
 
 def _cap_name(text: str) -> str:
@@ -203,30 +200,3 @@ def _init_bounding(root: str, container_id: str) -> frozenset[str]:
     except (OSError, ValueError, KeyError, TypeError):
         return DEFAULT_BOUNDING
     return frozenset(recorded or ())
-
-
-# --- running runc -----------------------------------------------------------------------
-
-
-def _replace_with_runc(argv: list[str]) -> int:
-    runc = find_runc()
-    os.execv(runc, [runc, *argv])
-    return 127  # not reached
-
-
-def _run_runc(argv: list[str]) -> int:
-    """runc as a child (every fd inherited), so the idmapped view can go after create."""
-    runc = find_runc()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.execv(runc, [runc, *argv])
-        finally:
-            os._exit(127)
-    for signum in _FORWARDED:
-        signal.signal(signum, lambda number, _frame: os.kill(pid, number))
-    _, status = os.waitpid(pid, 0)
-    for signum in _FORWARDED:
-        signal.signal(signum, signal.SIG_DFL)
-    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(
-        status)
