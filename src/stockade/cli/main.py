@@ -58,11 +58,20 @@ def _argv(command: list[str] | None) -> list[str]:
     return args[1:] if args[:1] == ["--"] else args
 
 
+class NetworkArgs(NamedTuple):
+    """The network options shared by run and create."""
+
+    publish: list[str] | None
+    groups: list[str] | None
+    listen: str | None
+    connect: str | None
+
+
 def _spec(name: str | None, image: str, command: list[str] | None, memory: str | None,
           cpu_shares: int | None, pids: int | None, env: list[str] | None,
           user: str | None, volumes: list[str] | None, tty: bool, cap_add: list[str] | None,
           cpuset_cpus: str | None, writable: list[str] | None, disk: str | None,
-          net: "NetworkArgs", disable: tuple[bool, bool, bool],
+          net: NetworkArgs, disable: tuple[bool, bool, bool],
           unsafe_caps: list[str] | None) -> ContainerSpec:
     """`disable` holds the --unsafe-disable-{seccomp,userns,mac} flags, in that order."""
     limits: dict[str, object] = {"cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus}
@@ -88,15 +97,6 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
         listen_ports=net.listen,
         connect_ports=net.connect,
     )
-
-
-class NetworkArgs(NamedTuple):
-    """The network options shared by run and create."""
-
-    publish: list[str] | None
-    groups: list[str] | None
-    listen: str | None
-    connect: str | None
 
 
 Name = Annotated[str | None, typer.Option("--name", help="Container handle.")]

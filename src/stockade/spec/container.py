@@ -231,9 +231,9 @@ class ContainerSpec(_Model):
     @field_validator("connect_ports")
     @classmethod
     def _connect(cls, value: str | None) -> str | None:
-        if value is None or value.strip().lower() == "none":
-            return None if value is None else "none"
-        return _port_list(value)
+        if value is None:
+            return None
+        return "none" if value.strip().lower() == "none" else _port_list(value)
 
     @field_validator("cap_add")
     @classmethod
