@@ -46,3 +46,8 @@ def found(log: AuditLog, anchor: str | None = None) -> list[tuple[str, int | Non
 
 def messages(report: VerifyReport) -> list[str]:
     return [p.message for p in report.problems]
+
+
+def located(report: VerifyReport) -> list[tuple[str, int | None, int | None]]:
+    """(kind, seq, line) of each problem: what it is, whose record, where in the file."""
+    return [(p.kind, p.seq, p.line) for p in report.problems]

@@ -12,7 +12,17 @@ import pytest
 
 from stockade.audit import DAMAGE_ACTION, GENESIS, MAX_LINE_BYTES, AuditLog, verify_log
 from stockade.audit.record import TIME_FORMAT, parse_line
-from tests.unit.audit_helpers import encode, fields, found, lines, make_log, messages, rehash, write
+from tests.unit.audit_helpers import (
+    encode,
+    fields,
+    found,
+    lines,
+    located,
+    make_log,
+    messages,
+    rehash,
+    write,
+)
 
 
 def test_appended_records_form_a_verified_chain(tmp_path: Path) -> None:
@@ -103,7 +113,7 @@ def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(tmp_path: Path) -> 
     record["actor"] = "somebody else"
     write(log, [*original[:2], encode(rehash(record)), *original[3:]])
     report = verify_log(log.path)
-    assert [(p.kind, p.seq, p.line) for p in report.problems] == [("edited", 2, 3)]
+    assert located(report) == [("edited", 2, 3)]
     assert "record 2 (line 3) was edited and re-hashed" in report.problems[0].message
 
 
@@ -201,7 +211,7 @@ def test_a_cut_in_the_middle_of_the_last_line_is_named(tmp_path: Path) -> None:
     original = lines(log)
     write(log, [*original[:3], original[3][:40]])
     report = verify_log(log.path)
-    assert [(p.kind, p.seq, p.line) for p in report.problems] == [("truncated", 3, 4)]
+    assert located(report) == [("truncated", 3, 4)]
     assert "record 3 (line 4) is cut short" in report.problems[0].message
 
 
@@ -210,7 +220,7 @@ def test_a_garbled_record_is_named_not_counted_as_deleted(tmp_path: Path) -> Non
     original = lines(log)
     write(log, [*original[:2], b"{not json\n", *original[3:]])
     report = verify_log(log.path)
-    assert [(p.kind, p.seq, p.line) for p in report.problems] == [("malformed", 2, 3)]
+    assert located(report) == [("malformed", 2, 3)]
     assert messages(report)[0].startswith("record 2 (line 3) is unreadable: not JSON")
 
 
@@ -235,8 +245,7 @@ def test_inserted_junk_and_overlong_lines_are_malformed(tmp_path: Path) -> None:
     original = lines(log)
     write(log, [original[0], b"\n", b"x" * (MAX_LINE_BYTES + 10) + b"\n", *original[1:]])
     report = verify_log(log.path)
-    assert [(p.kind, p.seq, p.line) for p in report.problems] == [("malformed", None, 2),
-                                                                    ("malformed", None, 3)]
+    assert located(report) == [("malformed", None, 2), ("malformed", None, 3)]
     assert "empty line" in report.problems[0].message
     assert "longer than a record can be" in report.problems[1].message
 
@@ -255,7 +264,7 @@ def test_records_added_behind_the_anchors_back_are_reported(tmp_path: Path) -> N
     log.append(kind="api", action="stop", actor="uid=0", target="c1", result="ok")
     log.anchor_path.write_bytes(saved)
     report = verify_log(log.path)
-    assert [(p.kind, p.seq, p.line) for p in report.problems] == [("unanchored", 3, 4)]
+    assert located(report) == [("unanchored", 3, 4)]
 
 
 def test_a_rewritten_log_does_not_match_the_anchor(tmp_path: Path) -> None:
