@@ -1,13 +1,12 @@
-"""Daemon settings: where it listens and how a TCP client proves who it is."""
+"""Daemon settings: where it listens, how a TCP client proves who it is, how it logs."""
 
-import tomllib
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stockade.errors import InvalidSpec
-
-DEFAULT_SOCKET = Path("/run/stockade/stockade.sock")
+from stockade.engine.config import EngineConfig
+from stockade.wire import DEFAULT_SOCKET
 
 
 class TlsListener(BaseModel):
@@ -31,28 +30,17 @@ class TlsListener(BaseModel):
 
 
 class ServerConfig(BaseModel):
+    """Everything the daemon is set with: the top level of the settings file, with the
+    engine's settings in its `[engine]` table (see stockade.settings for the merge)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    root: Path | None = None  # None: STOCKADE_ROOT or /var/lib/stockade
     socket: Path = DEFAULT_SOCKET
     tcp: TlsListener | None = None
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     reaper_interval_s: float = Field(default=0.5, gt=0)
     process_retention_s: float = Field(default=300, ge=0)
-
-    @classmethod
-    def load(cls, path: Path | None, **overrides: object) -> "ServerConfig":
-        """The TOML file, then command-line overrides (None means not given)."""
-        data: dict[str, object] = {}
-        if path is not None:
-            try:
-                data = tomllib.loads(path.read_text())
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise InvalidSpec(f"cannot read server config {path}: {exc}") from exc
-        data |= {k: v for k, v in overrides.items() if v is not None}
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidSpec(f"invalid server config {where}: {first['msg']}") from exc
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    log_file: Path | None = None  # None: stderr (the journal under systemd)
+    engine: EngineConfig = EngineConfig()

@@ -38,9 +38,11 @@ class HandleLocks:
 
 
 class Daemon:
-    def __init__(self, engine: Engine, config: ServerConfig) -> None:
+    def __init__(self, engine: Engine, config: ServerConfig,
+                 sources: dict[str, str] | None = None) -> None:
         self.engine = engine
         self.config = config
+        self.sources = sources or {}  # where each setting came from, for `config show`
         self.audit = AuditLog(engine.layout.audit_log)
         self.metrics = Metrics(engine)
         self.processes = ProcessTable(engine)

@@ -12,13 +12,16 @@ from typing import Any
 
 import uvicorn
 
+from stockade import __version__
+from stockade.api import logsetup
 from stockade.api.app import create_app
 from stockade.api.config import ServerConfig
 from stockade.api.daemon import Daemon
 from stockade.api.peer import PeerHttp, PeerWebSocket
-from stockade.engine import Engine, EngineConfig
+from stockade.engine import Engine
 from stockade.errors import Conflict, StockadeError
 from stockade.host import probe
+from stockade.settings import DEFAULT_FILE, Loaded
 
 log = logging.getLogger("stockade.daemon")
 
@@ -41,8 +44,9 @@ def _claim(socket: Path) -> None:
 
 
 def _uvicorn(app: Any, **kwargs: Any) -> uvicorn.Server:
+    # log_config=None: uvicorn's records go through our handlers (time, level, JSON)
     config = uvicorn.Config(app, http=PeerHttp, ws=PeerWebSocket, lifespan="off",
-                            log_level="warning", access_log=False, **kwargs)
+                            log_config=None, log_level="warning", access_log=False, **kwargs)
     server = uvicorn.Server(config)
     # one set of handlers stops both listeners (see _serve), not each its own
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
@@ -91,19 +95,26 @@ async def _serve(daemon: Daemon) -> None:
     await asyncio.gather(*tasks)
 
 
-def serve(config: ServerConfig) -> None:
+def serve(loaded: Loaded) -> None:
     """Blocks until SIGTERM/SIGINT. Containers keep running after the daemon stops."""
-    logging.basicConfig(level=logging.INFO, format="stockade server: %(message)s")
+    config = loaded.config
+    logsetup.configure(config.log_level, config.log_format, config.log_file)
     faulthandler.enable()  # a crash of a native library still leaves a trace in the log
     if os.geteuid() != 0:
         raise StockadeError("stockade server must run as root")
+    log.info("stockade %s starting; settings file: %s", __version__,
+             loaded.file or f"none ({DEFAULT_FILE} absent)")
     host = probe()
     if not host.runc.available:
         raise StockadeError("runc is not installed: run the install command in the README")
     _claim(config.socket)
-    engine = Engine(EngineConfig.from_environment(config.root), host)
     try:
-        daemon = Daemon(engine, config)
+        engine = Engine(config.engine, host)
+    except BaseException:
+        pid_file(config.socket).unlink(missing_ok=True)
+        raise
+    try:
+        daemon = Daemon(engine, config, loaded.sources)
         for line in engine.reconcile():
             log.info("%s", line)
             daemon.audit.append(kind="lifecycle", action="reconcile", actor="stockade",

@@ -10,7 +10,6 @@ from rich.table import Table
 from stockade.audit import AuditLog, AuditRecord, VerifyReport, verify_log
 from stockade.cli import render
 from stockade.cli.session import Options
-from stockade.engine import EngineConfig
 from stockade.engine.layout import Layout
 from stockade.errors import InvalidSpec
 
@@ -30,7 +29,10 @@ def audit(
 ) -> None:
     """Show the audit log, or check it with --verify."""
     options: Options = ctx.obj
-    path = Layout(EngineConfig.from_environment(root or options.root).root).audit_log
+    from stockade import settings  # the daemon's own rules for where its root is
+
+    chosen = settings.load(flags={"engine.root": root or options.root}).config.engine.root
+    path = Layout(chosen).audit_log
     if verify or anchor is not None:
         _verify(path, anchor, json_)
     records = AuditLog(path).tail(tail) if tail is not None else list(AuditLog(path).records())

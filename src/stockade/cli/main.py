@@ -373,3 +373,7 @@ def main() -> None:
         sys.exit(130)
     except OSError as exc:
         _fail(str(exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,7 @@
-"""`stockade server`: run the daemon in the foreground, in the background, or stop it."""
+"""`stockade server`: run the daemon in the foreground, in the background, or stop it.
+
+The settings (file, environment, flags) are read here with the daemon's own loader, so a
+bad setting is reported on the terminal before anything is started."""
 
 import os
 import signal
@@ -7,11 +10,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from stockade.api.config import DEFAULT_SOCKET, ServerConfig
 from stockade.cli.session import Options
 from stockade.client import Client
 from stockade.errors import StockadeError
@@ -29,24 +31,33 @@ def _wait_until(check: Callable[[], bool], timeout: float) -> bool:
     return False
 
 
-def _detach(options: Options, config_file: Path | None) -> None:
-    argv = [sys.executable, "-m", "stockade.cli.main", "--socket", str(options.socket)]
+def _detach(options: Options, flags: list[str], socket: Path, log_file: Path) -> None:
+    """Start `python -m stockade ... server` in its own session; its log (and anything it
+    prints) goes to `log_file`, which the daemon rotates."""
+    argv = [sys.executable, "-m", "stockade"]
+    if options.socket_flag:
+        argv += ["--socket", str(options.socket_flag)]
     if options.root:
         argv += ["--root", str(options.root)]
-    argv += ["server"] + (["--config", str(config_file)] if config_file else [])
-    DAEMON_LOG.parent.mkdir(parents=True, exist_ok=True)
-    with DAEMON_LOG.open("ab") as log:
+    argv += ["server", *flags, "--log-file", str(log_file)]
+    log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    offset = log_file.stat().st_size if log_file.exists() else 0
+    with log_file.open("ab") as log:
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                  start_new_session=True)
-    client = Client(options.socket)
+    client = Client(socket)
     if not _wait_until(lambda: child.poll() is not None or client.available(),
                        _START_TIMEOUT_S) or child.poll() is not None:
-        raise StockadeError(f"the daemon did not start; see {DAEMON_LOG}")
-    print(f"stockade daemon running (pid {child.pid}) on {options.socket}; log: {DAEMON_LOG}")
+        with log_file.open("rb") as log:  # only what this start wrote
+            log.seek(offset)
+            said = log.read().decode(errors="replace").strip().splitlines()
+        why = said[-1].removeprefix("stockade: error: ") if said else "it wrote nothing"
+        raise StockadeError(f"the daemon did not start: {why} (log: {log_file})")
+    print(f"stockade daemon running (pid {child.pid}) on {socket}; log: {log_file}")
 
 
-def _stop(options: Options) -> None:
-    pid_path = options.socket.with_suffix(".pid")  # where the daemon wrote it
+def _stop(socket: Path) -> None:
+    pid_path = socket.with_suffix(".pid")  # where the daemon wrote it
     try:
         pid = int(pid_path.read_text())
     except (OSError, ValueError):
@@ -62,23 +73,40 @@ def _stop(options: Options) -> None:
     print(f"daemon {pid} stopped (containers keep running)")
 
 
+LogLevel = Annotated[str | None, typer.Option(
+    "--log-level", help="debug, info, warning or error (default info).")]
+LogFormat = Annotated[str | None, typer.Option(
+    "--log-format", help="text or json (for log shippers).")]
+LogFile = Annotated[Path | None, typer.Option(
+    "--log-file", help="Log to this file, rotated by size, instead of stderr.")]
+
+
 def serve(
     ctx: typer.Context,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Settings file (default /etc/stockade/stockade.toml).")] = None,
     detach: Annotated[bool, typer.Option("--detach", "-d",
                                          help="Run in the background.")] = False,
     stop: Annotated[bool, typer.Option("--stop", help="Stop the running daemon.")] = False,
+    log_level: LogLevel = None, log_format: LogFormat = None, log_file: LogFile = None,
 ) -> None:
     """Run the API daemon on the unix socket (containers outlive it)."""
-    from stockade.api import server  # uvicorn and FastAPI: only the daemon pays for them
+    from stockade import settings  # pydantic models of the server: only `server` pays
 
     options: Options = ctx.obj
+    flags: dict[str, Any] = {"socket": options.socket_flag, "engine.root": options.root,
+                             "log_level": log_level, "log_format": log_format,
+                             "log_file": log_file}
+    loaded = settings.load(config, flags=flags)
     if stop:
-        _stop(options)
+        _stop(loaded.config.socket)
         return
     if detach:
-        _detach(options, config)
+        passed = [("--config", config), ("--log-level", log_level), ("--log-format", log_format)]
+        _detach(options, [arg for flag, value in passed if value is not None
+                          for arg in (flag, str(value))],
+                loaded.config.socket, loaded.config.log_file or DAEMON_LOG)
         return
-    socket = options.socket if options.socket != DEFAULT_SOCKET or config is None \
-        else None
-    server.serve(ServerConfig.load(config, root=options.root, socket=socket))
+    from stockade.api import server  # uvicorn and FastAPI: only the daemon pays for them
+
+    server.serve(loaded)

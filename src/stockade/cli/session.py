@@ -1,25 +1,42 @@
 """Global flags and the client every command talks to the daemon through."""
 
 import os
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from stockade.api.config import DEFAULT_SOCKET
 from stockade.client import Client
+from stockade.wire import DEFAULT_SOCKET, SETTINGS_FILE, SETTINGS_VARIABLE
+
+
+def _socket_in_settings() -> Path | None:
+    """The settings file's `socket`, so a moved socket is found without a flag. Read with
+    tomllib alone: the CLI must not import the server's settings model to start fast. A
+    file the CLI cannot read or parse is the daemon's to report, not every command's."""
+    path = Path(os.environ.get(SETTINGS_VARIABLE) or SETTINGS_FILE)
+    try:
+        value = tomllib.loads(path.read_text()).get("socket")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return Path(value) if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
 class Options:
     """Global flags every command accepts. `root` matters to the daemon (`server`) and to
-    commands that read its files directly (`audit`); the rest talk to the socket."""
+    commands that read its files directly (`audit`); the rest talk to the socket.
+    `socket_flag` is the flag alone: the daemon merges it with its own settings."""
 
     root: Path | None
     socket: Path
+    socket_flag: Path | None = None
 
     @classmethod
     def from_flags(cls, root: Path | None, socket: Path | None) -> "Options":
-        chosen = socket or Path(os.environ.get("STOCKADE_SOCKET", str(DEFAULT_SOCKET)))
-        return cls(root=root, socket=chosen)
+        env = os.environ.get("STOCKADE_SOCKET")
+        chosen = socket or (Path(env) if env else None) or _socket_in_settings() \
+            or DEFAULT_SOCKET
+        return cls(root=root, socket=chosen, socket_flag=socket)
 
 
 def open_client(options: Options) -> Client:

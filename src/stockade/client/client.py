@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 
-from stockade.api.config import DEFAULT_SOCKET
 from stockade.client import streams
 from stockade.client.errors import DaemonUnavailable, from_body, from_response, unavailable
 from stockade.client.netops import NetClient
@@ -26,6 +25,7 @@ from stockade.spec import (
     LimitsPatch,
 )
 from stockade.verify.report import Report
+from stockade.wire import DEFAULT_SOCKET
 
 _TIMEOUT = httpx.Timeout(300.0, connect=5.0)
 

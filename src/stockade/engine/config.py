@@ -1,6 +1,5 @@
 """Engine settings: where state lives, which host ids containers use, what may be mounted."""
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -24,17 +23,3 @@ class EngineConfig(BaseModel):
     quota_backend: Literal["auto", "xfs", "btrfs", "loop"] = "auto"
     volume_store_bytes: int = Field(default=16 << 30, ge=256 << 20)  # sparse btrfs store file
     network: NetworkConfig = NetworkConfig()
-
-    @classmethod
-    def from_environment(cls, root: Path | None = None) -> "EngineConfig":
-        """`--root` wins over STOCKADE_ROOT, which wins over the default."""
-        chosen = root or Path(os.environ.get("STOCKADE_ROOT", str(DEFAULT_ROOT)))
-        parent = os.environ.get("STOCKADE_CGROUP_PARENT")
-        backend = os.environ.get("STOCKADE_QUOTA_BACKEND", "auto")
-        fields: dict[str, object] = {"root": chosen, "quota_backend": backend}
-        if parent:
-            fields["cgroup_parent"] = parent
-        network_file = os.environ.get("STOCKADE_NETWORK_CONFIG")
-        if network_file:  # a JSON NetworkConfig: private networks for tests and CI
-            fields["network"] = NetworkConfig.model_validate_json(Path(network_file).read_text())
-        return cls.model_validate(fields)

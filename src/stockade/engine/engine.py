@@ -16,6 +16,7 @@ from stockade.engine.config import EngineConfig
 from stockade.engine.layout import Layout
 from stockade.engine.netops import NetworkOps
 from stockade.engine.phases import PhaseLog
+from stockade.engine.reach import check_reachable
 from stockade.engine.state import DEFAULT_TARGET, Event, Record, StateStore
 from stockade.errors import Conflict, InvalidSpec, NotFound
 from stockade.host import HostFeatures
@@ -69,6 +70,8 @@ class Engine:
         self.config = config
         self.host = host
         self.layout = Layout(config.root)
+        # container root is host id_base (uid and gid): it must reach every rootfs
+        check_reachable(config.root, config.id_base, config.id_base)
         for directory in (config.root, self.layout.containers, self.layout.runc_root):
             directory.mkdir(parents=True, exist_ok=True)
             directory.chmod(0o711)  # container root must traverse to its rootfs
