@@ -39,11 +39,29 @@ install_python() {
     ln -sf "$here/.venv/bin/stockade-oci" /usr/local/bin/stockade-oci
 }
 
-demo() {
-    echo "==> the API daemon (stays running; stop it with: stockade server --stop)"
-    if ! .venv/bin/stockade info >/dev/null 2>&1; then
+systemd_is_init() {
+    [ -d /run/systemd/system ]  # systemd's own test (sd_booted)
+}
+
+start_daemon() {
+    if .venv/bin/stockade info >/dev/null 2>&1; then
+        echo "==> the API daemon is already running"
+    elif systemd_is_init; then
+        echo "==> systemd is PID 1: installing and starting stockade.service"
+        install -m 0644 packaging/stockade.service /etc/systemd/system/stockade.service
+        systemctl daemon-reload
+        systemctl enable --now stockade.service
+        for _ in $(seq 100); do .venv/bin/stockade info >/dev/null 2>&1 && break; sleep 0.1; done
+        echo "    (logs: journalctl -u stockade; stop: systemctl stop stockade)"
+    else
+        echo "==> no systemd here (PID 1 is $(cat /proc/1/comm)): starting the daemon with --detach"
+        echo "    (stays running; stop it with: stockade server --stop)"
         .venv/bin/stockade server --detach
     fi
+}
+
+demo() {
+    start_daemon
     echo "==> host features"
     .venv/bin/stockade info
     echo "==> a default container on the embedded busybox image"

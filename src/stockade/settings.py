@@ -57,10 +57,10 @@ class Loaded:
     file: Path | None  # the settings file read, if any
     sources: dict[str, str]  # dotted key -> "default", "file PATH", "env NAME" or "flag"
 
-    def rows(self) -> list[tuple[str, str, str]]:
-        """(key, value as JSON, source) for every setting, in the model's order."""
+    def rows(self) -> list[tuple[str, Any, str]]:
+        """(key, value as JSON data, source) for every setting, in the model's order."""
         values = _leaves(self.config.model_dump(mode="json"))
-        return [(key, json.dumps(value), self.sources.get(key, DEFAULT))
+        return [(key, value, self.sources.get(key, DEFAULT))
                 for key, value in values.items()]
 
 

@@ -16,6 +16,7 @@ from stockade.api.proctable import ProcessTable
 from stockade.audit import AuditLog
 from stockade.engine import Engine
 from stockade.errors import NotFound, StockadeError
+from stockade.settings import Loaded
 from stockade.spec import ContainerInfo
 
 log = logging.getLogger("stockade.daemon")
@@ -39,10 +40,11 @@ class HandleLocks:
 
 class Daemon:
     def __init__(self, engine: Engine, config: ServerConfig,
-                 sources: dict[str, str] | None = None) -> None:
+                 settings: Loaded | None = None) -> None:
         self.engine = engine
         self.config = config
-        self.sources = sources or {}  # where each setting came from, for `config show`
+        # where each setting came from, for `config show`
+        self.settings = settings or Loaded(config=config, file=None, sources={})
         self.audit = AuditLog(engine.layout.audit_log)
         self.metrics = Metrics(engine)
         self.processes = ProcessTable(engine)

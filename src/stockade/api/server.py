@@ -114,7 +114,7 @@ def serve(loaded: Loaded) -> None:
         pid_file(config.socket).unlink(missing_ok=True)
         raise
     try:
-        daemon = Daemon(engine, config, loaded.sources)
+        daemon = Daemon(engine, config, loaded)
         for line in engine.reconcile():
             log.info("%s", line)
             daemon.audit.append(kind="lifecycle", action="reconcile", actor="stockade",

@@ -1,10 +1,11 @@
 """The `stockade` command line."""
 
 import json
+import platform
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import typer
 from pydantic import ValidationError
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from stockade import __version__
 from stockade.cli import (
     audit_cli,
+    config_cli,
     image_commands,
     network_cli,
     remote_foreground,
@@ -21,7 +23,7 @@ from stockade.cli import (
 from stockade.cli import verify as verify_cli
 from stockade.cli.parsing import env_pairs, publish, volume
 from stockade.cli.session import Options, open_client
-from stockade.client import Client
+from stockade.client import Client, DaemonUnavailable
 from stockade.errors import StockadeError
 from stockade.spec import ContainerSpec, Limits, LimitsPatch, ProcessSpec, UnsafeOptions
 from stockade.spec.validation import first_error
@@ -32,9 +34,16 @@ _PASSTHROUGH = {"allow_interspersed_args": False}
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Stockade: every application in its own hardened container.")
 app.add_typer(image_commands.app, name="image")
+app.add_typer(config_cli.app, name="config")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Command = Annotated[list[str] | None, typer.Argument(help="Command and arguments.")]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"stockade {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -43,6 +52,9 @@ def _global(
     root: Annotated[Path | None, typer.Option(
         help="State and store root (STOCKADE_ROOT); for `server` and `audit`.")] = None,
     socket: Annotated[Path | None, typer.Option(help="Daemon socket (STOCKADE_SOCKET).")] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the client's version and exit.")] = False,
 ) -> None:
     ctx.obj = Options.from_flags(root, socket)
 
@@ -347,9 +359,24 @@ def events(
 
 
 @app.command()
-def version() -> None:
-    """Print the version."""
-    print(f"stockade {__version__}")
+def version(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """The client's and the daemon's versions, and the runc and kernel the daemon uses."""
+    client = {"version": __version__, "python": platform.python_version()}
+    try:
+        daemon: dict[str, Any] | None = _engine(ctx).version()
+    except DaemonUnavailable as exc:
+        daemon, unreachable = None, exc
+    if json_:
+        render.emit_json({"client": client, "daemon": daemon})
+    else:
+        print(f"client:  stockade {client['version']} (python {client['python']})")
+        if daemon is not None:
+            print(f"daemon:  stockade {daemon['version']} (API {daemon['api']}, "
+                  f"python {daemon['python']})")
+            print(f"runc:    {daemon['runc'] or 'not found'} ({daemon['runc_binary']})")
+            print(f"kernel:  {daemon['kernel']} {daemon['arch']}")
+    if daemon is None:  # like docker: the client's part, then the platform error
+        raise unreachable
 
 
 app.registered_commands += network_cli.commands.registered_commands

@@ -99,6 +99,15 @@ class Client:
         result: dict[str, Any] = self._call("GET", "/v1/info")
         return result
 
+    def version(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v1/version")
+        return result
+
+    def settings(self) -> dict[str, Any]:
+        """The daemon's effective settings: {"file", "settings": [{key, value, source}]}."""
+        result: dict[str, Any] = self._call("GET", "/v1/config")
+        return result
+
     def cleanup(self) -> builtins.list[str]:
         return list(self._call("POST", "/v1/cleanup"))
 

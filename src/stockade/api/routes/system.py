@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import platform
 import time
 from typing import Annotated, Any
 
@@ -21,6 +22,24 @@ _POLL_S = 0.2
 @router.get("/v1/ping")
 def ping() -> Ping:
     return Ping(version=__version__)
+
+
+@router.get("/v1/version")
+def version(daemon: DaemonDep) -> dict[str, Any]:
+    """The daemon's version and what it runs on (`stockade version`)."""
+    host = daemon.engine.host
+    return {"version": __version__, "api": "v1", "python": platform.python_version(),
+            "kernel": host.kernel, "arch": host.arch, "runc": host.runc_version,
+            "runc_binary": daemon.engine.config.runc_binary}
+
+
+@router.get("/v1/config")
+def config(daemon: DaemonDep) -> dict[str, Any]:
+    """The effective settings and where each came from (`stockade config show`)."""
+    loaded = daemon.settings
+    return {"file": str(loaded.file) if loaded.file else None,
+            "settings": [{"key": key, "value": value, "source": source}
+                         for key, value, source in loaded.rows()]}
 
 
 @router.get("/v1/capacity")
