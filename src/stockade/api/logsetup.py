@@ -38,6 +38,11 @@ class _RotatingStdio(logging.handlers.RotatingFileHandler):
     """Rotates by size, and points fds 1 and 2 at the new file after each rotation, so a
     traceback that bypasses logging (a crash, faulthandler) lands in the current file too."""
 
+    def _open(self) -> Any:
+        stream = super()._open()
+        os.chmod(self.baseFilename, 0o600)  # each new file: requests name containers, paths
+        return stream
+
     def doRollover(self) -> None:
         super().doRollover()
         if self.stream is not None:
@@ -53,7 +58,6 @@ def configure(level: str, form: Literal["text", "json"], file: Path | None) -> N
     else:
         file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         rotating = _RotatingStdio(file, maxBytes=ROTATE_BYTES, backupCount=ROTATE_KEEP)
-        os.chmod(file, 0o600)  # requests and errors name containers and paths
         if rotating.stream is not None:
             for fd in (1, 2):
                 os.dup2(rotating.stream.fileno(), fd)
