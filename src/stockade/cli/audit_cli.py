@@ -5,11 +5,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from stockade.audit import AuditLog, AuditRecord, VerifyReport, verify_log
 from stockade.cli import render
 from stockade.cli.session import Options
+from stockade.cli.tables import Column, Sheet
 from stockade.engine.layout import Layout
 from stockade.errors import InvalidSpec
 
@@ -26,6 +26,7 @@ def audit(
                          "contain (implies --verify).")] = None,
     root: Annotated[Path | None, typer.Option(
         "--root", help="State root (as the global --root).")] = None,
+    no_trunc: render.NoTrunc = False,
 ) -> None:
     """Show the audit log, or check it with --verify."""
     options: Options = ctx.obj
@@ -39,7 +40,7 @@ def audit(
     if json_:
         render.emit_json(records)
     else:
-        render.print_table(_table(records))
+        render.print_table(_table(records), no_trunc)
 
 
 def _verify(path: Path, anchor: str | None, json_: bool) -> None:
@@ -66,13 +67,15 @@ def _print_report(report: VerifyReport) -> None:
         print(f"  {problem.kind}: {problem.message}")
 
 
-def _table(records: list[AuditRecord]) -> Table:
-    table = Table(box=None, header_style="bold")
-    table.add_column("SEQ", no_wrap=True)
-    table.add_column("TIME", no_wrap=True)  # squeezed, a timestamp is unreadable
-    for header in ("KIND", "ACTOR", "ACTION", "TARGET", "RESULT"):
-        table.add_column(header)
-    for record in records:
-        table.add_row(str(record.seq), record.time, record.kind, record.actor, record.action,
-                      record.target, record.result)
-    return table
+# The sequence number and the time name a record (squeezed, a timestamp is unreadable);
+# what was done to what comes next, who did it and the record's kind last.
+_COLUMNS = (
+    Column("SEQ", essential=True), Column("TIME", essential=True),
+    Column("KIND", priority=1), Column("ACTOR", priority=2), Column("ACTION", priority=5),
+    Column("TARGET", priority=4), Column("RESULT", priority=3, wrap=True),
+)
+
+
+def _table(records: list[AuditRecord]) -> Sheet:
+    return Sheet(_COLUMNS, [(str(r.seq), r.time, r.kind, r.actor, r.action, r.target, r.result)
+                            for r in records])

@@ -45,18 +45,19 @@ def import_(
 
 
 @app.command("ls")
-def ls(ctx: typer.Context, json_: JsonFlag = False) -> None:
+def ls(ctx: typer.Context, json_: JsonFlag = False, no_trunc: render.NoTrunc = False) -> None:
     """List images with their size, layers and the containers using them."""
     items = _engine(ctx).list_images()
     if json_:
         render.emit_json([image.model_dump(mode="json") | {"in_use": users}
                           for image, users in items])
         return
-    render.print_table(render.images_table(items))
+    render.print_table(render.images_table(items), no_trunc)
 
 
 @app.command("inspect")
-def inspect(ctx: typer.Context, name: str, json_: JsonFlag = False) -> None:
+def inspect(ctx: typer.Context, name: str, json_: JsonFlag = False,
+            no_trunc: render.NoTrunc = False) -> None:
     """Show one image: config, layers and, for the base image, its packages."""
     engine = _engine(ctx)
     image = engine.image(name)
@@ -64,7 +65,7 @@ def inspect(ctx: typer.Context, name: str, json_: JsonFlag = False) -> None:
     if json_:
         render.emit_json(image.model_dump(mode="json") | {"in_use": users})
         return
-    render.print_image(image, users)
+    render.print_image(image, users, no_trunc)
 
 
 @app.command("rm")

@@ -221,23 +221,24 @@ def exec_(
 
 
 @app.command()
-def ps(ctx: typer.Context, json_: JsonFlag = False) -> None:
+def ps(ctx: typer.Context, json_: JsonFlag = False, no_trunc: render.NoTrunc = False) -> None:
     """List containers."""
     items = _engine(ctx).list()
     if json_:
         render.emit_json(items)
     else:
-        render.print_table(render.containers_table(items))
+        render.print_table(render.containers_table(items), no_trunc)
 
 
 @app.command()
-def inspect(ctx: typer.Context, handle: str, json_: JsonFlag = False) -> None:
+def inspect(ctx: typer.Context, handle: str, json_: JsonFlag = False,
+            no_trunc: render.NoTrunc = False) -> None:
     """Show one container."""
     info = _engine(ctx).inspect(handle)
     if json_:
         render.emit_json(info)
     else:
-        render.print_table(render.containers_table([info]))
+        render.print_table(render.containers_table([info]), no_trunc)
 
 
 @app.command()
@@ -267,7 +268,7 @@ def destroy(ctx: typer.Context, handles: list[str]) -> None:
 
 
 @app.command()
-def info(ctx: typer.Context, json_: JsonFlag = False) -> None:
+def info(ctx: typer.Context, json_: JsonFlag = False, no_trunc: render.NoTrunc = False) -> None:
     """What this host offers and which mechanisms stockade uses."""
     data = _engine(ctx).info()
     if json_:
@@ -286,7 +287,7 @@ def info(ctx: typer.Context, json_: JsonFlag = False) -> None:
         rows.append((f"quota: {candidate['name']}", "yes" if candidate["available"] else "no",
                      candidate["detail"]))
     rows.append(("disk quota backend", str(quota["active"] or "none"), quota["reason"]))
-    render.print_table(render.key_value_table(rows, "stockade host features"))
+    render.print_table(render.key_value_table(rows, "stockade host features"), no_trunc)
 
 
 def _mac_reason(mac: str, host: dict[str, dict[str, str]]) -> str:
@@ -329,7 +330,7 @@ def update(
 
 @app.command()
 def stats(ctx: typer.Context, handles: Annotated[list[str] | None, typer.Argument()] = None,
-          json_: JsonFlag = False) -> None:
+          json_: JsonFlag = False, no_trunc: render.NoTrunc = False) -> None:
     """Memory, CPU, disk and network use per container."""
     client = _engine(ctx)
     names = handles or [info.handle for info in client.list()]
@@ -337,7 +338,7 @@ def stats(ctx: typer.Context, handles: Annotated[list[str] | None, typer.Argumen
     if json_:
         render.emit_json(readings)
         return
-    render.print_table(render.metrics_table(readings))
+    render.print_table(render.metrics_table(readings), no_trunc)
 
 
 @app.command()

@@ -2,15 +2,14 @@
 
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.table import Table
 
 from stockade.cli import render
 from stockade.cli.session import open_client
+from stockade.cli.tables import Column, Sheet
 from stockade.client import Client
 from stockade.errors import InvalidSpec
 from stockade.spec import NetworkPolicy, parse_rules
@@ -37,13 +36,6 @@ def _target(container: str | None, default: bool) -> str | None:
     if (container is None) == (not default):
         raise InvalidSpec("give exactly one of --container HANDLE or --default")
     return container
-
-
-def _table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> Table:
-    table = Table(*headers, box=None, header_style="bold")
-    for row in rows:
-        table.add_row(*row)
-    return table
 
 
 commands = typer.Typer()  # top-level commands, merged into the main app
@@ -98,7 +90,8 @@ def group_unbind(ctx: typer.Context, name: str, container: Container = None,
     _engine(ctx).net.unbind(name, _target(container, default))
 
 @groups.command("ls")
-def group_ls(ctx: typer.Context, json_: JsonFlag = False) -> None:
+def group_ls(ctx: typer.Context, json_: JsonFlag = False,
+             no_trunc: render.NoTrunc = False) -> None:
     """List groups and where they are bound."""
     items = _engine(ctx).net.list_groups()
     if json_:
@@ -106,10 +99,13 @@ def group_ls(ctx: typer.Context, json_: JsonFlag = False) -> None:
         return
     rows = [(i["name"], str(i["rules"]), "yes" if i["default"] else "",
              ", ".join(i["containers"])) for i in items]
-    render.print_table(_table(("NAME", "RULES", "DEFAULT", "CONTAINERS"), rows))
+    columns = (Column("NAME", essential=True), Column("RULES", priority=2),
+               Column("DEFAULT", priority=1), Column("CONTAINERS", priority=3, wrap=True))
+    render.print_table(Sheet(columns, rows), no_trunc)
 
 @groups.command("show")
-def group_show(ctx: typer.Context, name: str, json_: JsonFlag = False) -> None:
+def group_show(ctx: typer.Context, name: str, json_: JsonFlag = False,
+               no_trunc: render.NoTrunc = False) -> None:
     """Print a group's rules (the rules-file format)."""
     group = _engine(ctx).net.show_group(name)
     rules = [r.model_dump(mode="json", exclude_defaults=True) for r in group.rules]
@@ -119,7 +115,12 @@ def group_show(ctx: typer.Context, name: str, json_: JsonFlag = False) -> None:
     rows = [(r.protocol, ",".join(r.destinations), r.ports or "",
              "" if r.icmp_type is None else f"{r.icmp_type}/{r.icmp_code or 'any'}",
              "yes" if r.log else "") for r in group.rules]
-    render.print_table(_table(("PROTOCOL", "DESTINATIONS", "PORTS", "ICMP", "LOG"), rows))
+    # A rule read without its destinations or ports would allow more than it does: no
+    # column leaves, the destinations fold instead.
+    columns = (Column("PROTOCOL", essential=True),
+               Column("DESTINATIONS", priority=None, wrap=True), Column("PORTS", essential=True),
+               Column("ICMP", essential=True), Column("LOG", essential=True))
+    render.print_table(Sheet(columns, rows), no_trunc)
 
 @groups.command("rm")
 def group_rm(ctx: typer.Context, name: str) -> None:
@@ -143,14 +144,18 @@ def policy_deny(ctx: typer.Context, source: str, destination: str, port: Port,
                                           port=port, protocol=_protocol(protocol)))
 
 @policies.command("ls")
-def policy_ls(ctx: typer.Context, json_: JsonFlag = False) -> None:
+def policy_ls(ctx: typer.Context, json_: JsonFlag = False,
+              no_trunc: render.NoTrunc = False) -> None:
     """List container-to-container allowances."""
     items = _engine(ctx).net.policies()
     if json_:
         render.emit_json(items)
         return
     rows = [(p.source, p.destination, p.protocol, str(p.port)) for p in items]
-    render.print_table(_table(("SOURCE", "DESTINATION", "PROTOCOL", "PORT"), rows))
+    # Each row is one allowance; every part of it is needed to read it right.
+    columns = (Column("SOURCE", essential=True), Column("DESTINATION", essential=True),
+               Column("PROTOCOL", essential=True), Column("PORT", essential=True))
+    render.print_table(Sheet(columns, rows), no_trunc)
 
 
 @commands.command("network-log")

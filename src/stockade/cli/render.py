@@ -3,14 +3,20 @@
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from pydantic import BaseModel
-from rich.console import Console
-from rich.table import Table
 
+from stockade.cli.tables import Column, Sheet, print_table
 from stockade.images import Image
 from stockade.spec import ContainerInfo, ContainerMetrics, format_size, human_size
+
+__all__ = ["NoTrunc", "containers_table", "emit_json", "images_table", "key_value_table",
+           "metrics_table", "print_image", "print_table"]
+
+NoTrunc = Annotated[bool, typer.Option(
+    "--no-trunc", help="Print every column and every value whole, however long the line.")]
 
 
 def emit_json(value: Any) -> None:
@@ -29,34 +35,49 @@ def _age(since: float) -> str:
     return f"{seconds}s ago"
 
 
-def containers_table(items: Sequence[ContainerInfo]) -> Table:
-    table = Table("HANDLE", "STATE", "IMAGE", "COMMAND", "IP", "PORTS", "MEMORY", "CPU", "PIDS",
-                  "DISK",
-                  "CREATED", "EVENTS", box=None, header_style="bold")
+# The handle and state name a container; then what runs and how to reach it, as docker
+# ps shows them; the limits and usage last (`stats` has them too).
+_CONTAINER_COLUMNS = (
+    Column("HANDLE", essential=True), Column("STATE", essential=True),
+    Column("IMAGE", priority=9), Column("COMMAND", priority=8, cap=20),
+    Column("IP", priority=6), Column("PORTS", priority=7, wrap=True),
+    Column("MEMORY", priority=3), Column("CPU", priority=1), Column("PIDS", priority=1),
+    Column("DISK", priority=2), Column("CREATED", priority=5),
+    Column("EVENTS", priority=4, wrap=True),
+)
+
+
+def containers_table(items: Sequence[ContainerInfo]) -> Sheet:
+    rows = []
     for c in items:
         state = c.state if c.exit_code is None else f"{c.state} ({c.exit_code})"
         ports = ", ".join(f"{p.host_port}->{p.container_port}/{p.protocol}" for p in c.ports)
-        table.add_row(c.handle, state, c.image, " ".join(c.command)[:40], c.ip or "", ports,
-                      format_size(c.limits.memory_bytes), str(c.limits.cpu_shares),
-                      str(c.limits.pids), _disk(c), _age(c.created_at), ", ".join(c.events))
-    return table
+        rows.append((c.handle, state, c.image, " ".join(c.command), c.ip or "", ports,
+                     format_size(c.limits.memory_bytes), str(c.limits.cpu_shares),
+                     str(c.limits.pids), _disk(c), _age(c.created_at), ", ".join(c.events)))
+    return Sheet(_CONTAINER_COLUMNS, rows)
 
 
 def _size_or_dash(value: int | None) -> str:
     return "-" if value is None else f"{value / (1 << 20):.1f}M"
 
 
-def metrics_table(items: Sequence[ContainerMetrics]) -> Table:
-    table = Table("HANDLE", "MEMORY", "CPU (s)", "PIDS", "DISK", "NET TX", "NET RX", box=None,
-                  header_style="bold")
-    for m in items:
-        table.add_row(m.handle,
-                      f"{_size_or_dash(m.memory_bytes)}/{format_size(m.memory_limit_bytes)}",
-                      "-" if m.cpu_seconds is None else f"{m.cpu_seconds:.2f}",
-                      "-" if m.pids is None else str(m.pids),
-                      f"{_size_or_dash(m.disk_used_bytes)}/{format_size(m.disk_limit_bytes)}",
-                      _size_or_dash(m.network_tx_bytes), _size_or_dash(m.network_rx_bytes))
-    return table
+_METRICS_COLUMNS = (
+    Column("HANDLE", essential=True), Column("MEMORY", priority=6),
+    Column("CPU (s)", priority=5), Column("PIDS", priority=3), Column("DISK", priority=4),
+    Column("NET TX", priority=2), Column("NET RX", priority=2),
+)
+
+
+def metrics_table(items: Sequence[ContainerMetrics]) -> Sheet:
+    rows = [(m.handle,
+             f"{_size_or_dash(m.memory_bytes)}/{format_size(m.memory_limit_bytes)}",
+             "-" if m.cpu_seconds is None else f"{m.cpu_seconds:.2f}",
+             "-" if m.pids is None else str(m.pids),
+             f"{_size_or_dash(m.disk_used_bytes)}/{format_size(m.disk_limit_bytes)}",
+             _size_or_dash(m.network_tx_bytes), _size_or_dash(m.network_rx_bytes))
+            for m in items]
+    return Sheet(_METRICS_COLUMNS, rows)
 
 
 def _disk(info: ContainerInfo) -> str:
@@ -67,26 +88,26 @@ def _disk(info: ContainerInfo) -> str:
     return f"{used}/{format_size(info.disk.limit_bytes)} {info.disk.backend}"
 
 
-def key_value_table(rows: list[tuple[str, str, str]], title: str) -> Table:
-    table = Table("FEATURE", "AVAILABLE", "DETAIL", title=title, box=None, header_style="bold")
-    for name, available, detail in rows:
-        table.add_row(name, available, detail)
-    return table
+def key_value_table(rows: list[tuple[str, str, str]], title: str) -> Sheet:
+    # The feature and its answer are the point of the table; the detail folds instead.
+    columns = (Column("FEATURE", essential=True), Column("AVAILABLE", essential=True),
+               Column("DETAIL", priority=None, wrap=True))
+    return Sheet(columns, rows, title=title)
 
 
-def print_table(table: Table) -> None:
-    Console(soft_wrap=True).print(table)
+def images_table(items: Sequence[tuple[Image, list[str]]]) -> Sheet:
+    # 19 cells keep "sha256:" and 12 hex digits, docker's short ID; no ellipsis, so the
+    # prefix can still be pasted.
+    columns = (Column("NAME", essential=True), Column("DIGEST", priority=4, cap=19,
+                                                      ellipsis=False),
+               Column("SIZE", priority=3), Column("LAYERS", priority=1),
+               Column("IN USE", priority=2, wrap=True))
+    rows = [(item.name, item.digest, human_size(item.size_bytes), str(len(item.layers)),
+             ", ".join(users) or "-") for item, users in items]
+    return Sheet(columns, rows)
 
 
-def images_table(items: Sequence[tuple[Image, list[str]]]) -> Table:
-    table = Table("NAME", "DIGEST", "SIZE", "LAYERS", "IN USE", box=None, header_style="bold")
-    for item, users in items:
-        table.add_row(item.name, item.digest[:19], human_size(item.size_bytes),
-                      str(len(item.layers)), ", ".join(users) or "-")
-    return table
-
-
-def print_image(image: Image, users: list[str]) -> None:
+def print_image(image: Image, users: list[str], no_trunc: bool = False) -> None:
     rows = [("name", image.name), ("digest", image.digest), ("source", image.source),
             ("size", human_size(image.size_bytes)),
             ("in use by", ", ".join(users) or "-"),
@@ -96,13 +117,12 @@ def print_image(image: Image, users: list[str]) -> None:
             ("env", "\n".join(image.config.env) or "-")]
     rows += [(f"layer {i + 1}", key) for i, key in enumerate(image.layer_keys)]
     rows += [("note", note) for note in image.notes[:50]]
-    table = Table("FIELD", "VALUE", box=None, header_style="bold", title=f"image {image.name}")
-    for key, value in rows:
-        table.add_row(key, value)
-    print_table(table)
+    fields = (Column("FIELD", essential=True), Column("VALUE", priority=None, wrap=True))
+    print_table(Sheet(fields, rows, title=f"image {image.name}"), no_trunc)
     if image.packages:
-        packages = Table("PACKAGE", "VERSION", "ARCH", box=None, header_style="bold",
-                         title=f"{len(image.packages)} packages")
-        for package in image.packages:
-            packages.add_row(package.name, package.version, package.architecture)
-        print_table(packages)
+        # A package without its version says little, so the version folds rather than goes.
+        columns = (Column("PACKAGE", essential=True),
+                   Column("VERSION", priority=None, wrap=True), Column("ARCH", priority=1))
+        packages = [(p.name, p.version, p.architecture) for p in image.packages]
+        print_table(Sheet(columns, packages, title=f"{len(image.packages)} packages"),
+                    no_trunc)

@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from stockade import verify as verifier
+from stockade.cli import render
 from stockade.cli.session import Options, open_client
 
 
@@ -16,6 +17,7 @@ def verify(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Also fail on layers that are not enforced here.")] = False,
+    no_trunc: render.NoTrunc = False,
 ) -> None:
     """Prove every hardening layer from inside; exit 0 only if every check passes."""
     options: Options = ctx.obj
@@ -23,5 +25,5 @@ def verify(
     if json_:
         print(verifier.to_json(report))
     else:
-        verifier.print_report(report)
+        verifier.print_report(report, no_trunc=no_trunc)
     raise typer.Exit(0 if report.passed else 1)

@@ -5,6 +5,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from stockade.cli.tables import Column, Sheet, available_width, fit_sheet, print_wide
 from stockade.verify.model import Check, Status
 
 _STYLE = {Status.PASS: "bold green", Status.FAIL: "bold red", Status.GAP: "bold yellow"}
@@ -35,13 +36,19 @@ class Report(BaseModel):
         return [c for c in self.checks if c.status == Status.FAIL]
 
 
-def _table(report: Report, group: str, title: str) -> Table:
-    table = Table("CHECK", "STATUS", "EXPECTED", "OBSERVED", title=title, title_justify="left",
-                  box=None, header_style="bold", expand=False)
-    for check in (c for c in report.checks if c.group == group):
-        table.add_row(check.name, Text(check.status.value.upper(), style=_STYLE[check.status]),
-                      check.expected, check.observed)
-    return table
+# The check and its verdict are the row. What was expected and what was seen fold, side
+# by side; when even folded they do not fit, the evidence goes first (--json has it).
+_COLUMNS = (Column("CHECK", essential=True), Column("STATUS", essential=True),
+            Column("EXPECTED", priority=1, wrap=True), Column("OBSERVED", priority=1, wrap=True))
+
+
+def _table(report: Report, group: str, title: str, width: int | None,
+           no_trunc: bool) -> tuple[Table, int]:
+    rows = [(check.name, Text(check.status.value.upper(), style=_STYLE[check.status]),
+             check.expected, check.observed)
+            for check in report.checks if check.group == group]
+    return fit_sheet(Sheet(_COLUMNS, rows, title=title, title_justify="left"), width,
+                     no_trunc)
 
 
 def _summary(report: Report) -> Text:
@@ -56,7 +63,9 @@ def _summary(report: Report) -> Text:
     return text
 
 
-def render(report: Report) -> Group:
+def render(report: Report, width: int | None = None,
+           no_trunc: bool = False) -> tuple[Group, int]:
+    """The report with its tables fitted to `width`, and the cells the wider table takes."""
     parts: list[Table | Text] = []
     if report.unsafe:
         parts.append(Text("created with UNSAFE options: " + ", ".join(report.unsafe),
@@ -64,13 +73,18 @@ def render(report: Report) -> Group:
     if report.cap_add:
         parts.append(Text("capabilities added back with --cap-add: " + ", ".join(
             report.cap_add) + " (the battery rows they open fail)", style="yellow"))
-    parts += [_table(report, "layer", "Layers"), Text(""),
-              _table(report, "battery", "Escape battery"), Text(""), _summary(report)]
-    return Group(*parts)
+    layers, layers_width = _table(report, "layer", "Layers", width, no_trunc)
+    battery, battery_width = _table(report, "battery", "Escape battery", width, no_trunc)
+    parts += [layers, Text(""), battery, Text(""), _summary(report)]
+    return Group(*parts), max(layers_width, battery_width)
 
 
-def print_report(report: Report, console: Console | None = None) -> None:
-    (console or Console(soft_wrap=True)).print(render(report))
+def print_report(report: Report, console: Console | None = None,
+                 no_trunc: bool = False) -> None:
+    """Print on `console`, fitted to its width; by default stdout, fitted to the terminal."""
+    width = console.width if console is not None else available_width(Console())
+    group, cells = render(report, width, no_trunc)
+    print_wide(console or Console(), group, max(cells, width or 0))
 
 
 def to_json(report: Report) -> str:
