@@ -17,7 +17,8 @@
  * Everything else is readable and nothing else is writable or executable. The ruleset
  * uses the highest Landlock ABI the kernel offers. If Landlock was asked for and cannot
  * be applied (or its network part was asked for on a kernel without it), the init
- * refuses to start the application (fail closed).
+ * refuses to start the application (fail closed). On ABI 7+ the application's denials
+ * are audited too (LOG_NEW_EXEC_ON), so the daemon can report them as container events.
  *
  * As pid 1 it forks the application, forwards every signal it receives to it, reaps
  * every orphan, and exits with the application's status (128+N for a signal N).
@@ -63,6 +64,8 @@
 #define NET_CONNECT_TCP (1ULL << 1) /* ABI 4 */
 #define NET_ABI 4
 #define RULE_NET_PORT 2 /* LANDLOCK_RULE_NET_PORT */
+#define LOG_ABI 7
+#define LOG_NEW_EXEC_ON (1U << 1) /* LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON, ABI 7 */
 #define MAX_RANGES 1024
 
 /* Our own layouts of the ABI 4 structures: the distribution's kernel headers may predate
@@ -169,7 +172,11 @@ static void restrict_self(const struct rule *rules, int count, const struct net_
 	add_port_rules(ruleset, net);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		die("no_new_privs");
-	if (syscall(SYS_landlock_restrict_self, ruleset, 0) != 0)
+	/* Denials are audited only for the executable that restricted itself unless asked:
+	 * ask, so the daemon can tell users what the application was refused. Older kernels
+	 * reject unknown flags. */
+	unsigned int flags = abi >= LOG_ABI ? LOG_NEW_EXEC_ON : 0;
+	if (syscall(SYS_landlock_restrict_self, ruleset, flags) != 0)
 		die("landlock_restrict_self");
 	close(ruleset);
 }
