@@ -40,6 +40,8 @@ class ServerConfig(BaseModel):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     reaper_interval_s: float = Field(default=0.5, gt=0)
     process_retention_s: float = Field(default=300, ge=0)
+    # Landlock denials as container events; "auto" turns kernel audit on while it runs
+    landlock_events: Literal["auto", "off"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     log_file: Path | None = None  # None: stderr (the journal under systemd)

@@ -1,5 +1,6 @@
 """The daemon's moving parts around one engine: locks per handle, the audit trail, metrics,
-and the background work (exit and OOM events, auto-remove, grace time, egress log)."""
+and the background work (exit and OOM events, auto-remove, grace time, egress log,
+Landlock denials)."""
 
 import contextlib
 import logging
@@ -50,6 +51,7 @@ class Daemon:
         self.processes = ProcessTable(engine)
         self.locks = HandleLocks()
         self.netlog_status = "not started"
+        self.landlock = engine.landlock_events(config.landlock_events, self._landlock_denied)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -106,7 +108,13 @@ class Daemon:
     # -- background work --------------------------------------------------------------------
 
     def start_background(self) -> None:
-        for target, name in ((self._watch, "watcher"), (self._read_netlog, "netlog")):
+        opened = self.landlock.open()
+        if opened.claim is not None and opened.claim.turned_on:
+            self.security("kernel audit enabled", "", {
+                "why": "Landlock denial events", "until": "the last stockade daemon stops"})
+        log.info("Landlock denial events: %s", opened.status.detail)
+        for target, name in ((self._watch, "watcher"), (self._read_netlog, "netlog"),
+                             (self._read_landlock, "landlock")):
             thread = threading.Thread(target=target, name=f"stockade-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -116,6 +124,8 @@ class Daemon:
         for thread in self._threads:
             thread.join(timeout=10)
         self.processes.close()
+        if self.landlock.close():
+            self.security("kernel audit disabled", "", {"why": "as found at start"})
 
     def _watch(self) -> None:
         while not self._stop.wait(self.config.reaper_interval_s):
@@ -160,6 +170,12 @@ class Daemon:
             reader.run(self._stop)
         finally:
             reader.close()
+
+    def _read_landlock(self) -> None:
+        self.landlock.run(self._stop)
+
+    def _landlock_denied(self, handle: str, detail: str) -> None:
+        self.security("landlock denied", handle, {"detail": detail})
 
     def _egress_record(self, entry: dict[str, Any]) -> None:
         if entry.get("verdict") == "denied" and entry.get("scope") == self.engine.network.scope:

@@ -282,6 +282,10 @@ def info(ctx: typer.Context, json_: JsonFlag = False, no_trunc: render.NoTrunc =
     rows.append(("cgroups", f"v{host['cgroup_version']}", ", ".join(host["cgroup_controllers"])))
     rows.append(("runc version", "", str(host["runc_version"])))
     rows.append(("MAC layer", data["mac"], _mac_reason(data["mac"], host)))
+    if "landlock_events" in data:  # a daemon's answer: whether denials become events
+        landlock = data["landlock_events"]
+        rows.append(("Landlock denial events", "yes" if landlock["available"] else "no",
+                     landlock["detail"]))
     quota = data["quota"]
     for candidate in quota["candidates"]:
         rows.append((f"quota: {candidate['name']}", "yes" if candidate["available"] else "no",
@@ -348,7 +352,8 @@ def events(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Wait for more.")] = False,
     handle: Annotated[str | None, typer.Option("--container", help="One container.")] = None,
 ) -> None:
-    """Container events: exited, out of memory, unsafe options; one JSON object a line."""
+    """Container events: exited, out of memory, unsafe options, Landlock denials; one JSON
+    object a line."""
     client = _engine(ctx)
     while True:
         found = client.events(since, handle, wait_s=10 if follow else 0)

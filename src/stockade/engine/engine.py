@@ -13,6 +13,7 @@ from typing import Any
 from stockade import images, native, network, policy, volumes
 from stockade.engine import binds, recovery, usage
 from stockade.engine.config import EngineConfig
+from stockade.engine.landlock_events import LandlockEvents, Setting
 from stockade.engine.layout import Layout
 from stockade.engine.netops import NetworkOps
 from stockade.engine.phases import PhaseLog
@@ -46,6 +47,7 @@ from stockade.spec import (
 
 _POLL_S = 0.02
 _LAYERS_FILE = "layers.json"  # the layer keys a container runs on, kept from gc
+_INIT_PID_GRACE_S = 5.0  # audit records are read late: an init pid outlives its exit so long
 
 
 class Undo:
@@ -293,6 +295,27 @@ class Engine:
         """Binds the firewall's log group; run it to fill network-log.jsonl (see docs)."""
         return netlog.NetworkLogReader(self.config.network, listener)
 
+    def landlock_events(self, setting: Setting = "auto",
+                        listener: Callable[[str, str], None] | None = None) -> LandlockEvents:
+        """Landlock denials as container events where the kernel reports them; open it,
+        run it until stopped, close it (see docs/security-model.md)."""
+        return LandlockEvents(self, self.config.cgroup_parent, self.host.landlock_abi,
+                              setting, listener)
+
+    def init_pids(self, at: float) -> dict[int, str]:
+        """Host pid of each container's init -> handle, for inits that ran at time `at`."""
+        found = {}
+        for record in self.state.all():
+            if record.pid is None or record.state not in ("created", "running"):
+                continue
+            status = exitstatus.load(self.layout.exit_file(record.handle))
+            if status is None or status.finished_at >= at - _INIT_PID_GRACE_S:
+                found[record.pid] = record.handle
+        return found
+
+    def owns(self, handle: str) -> bool:
+        return self._exists(handle)
+
     def _release_runtime(self, handle: str) -> None:
         self.runc.delete(handle)  # --force kills what is still running
         if (self.layout.container(handle) / "init.pid").exists():
@@ -352,6 +375,16 @@ class Engine:
             events.append(self.state.add_event(handle, "out of memory"))
         self.state.update(handle, exit_reported=1)
         return events
+
+    def add_container_event(self, handle: str, kind: str, detail: str) -> bool:
+        """An event for `events`, whose detail `inspect` lists too; False when the
+        container is gone."""
+        if not self._exists(handle):
+            return False
+        with contextlib.suppress(OSError):  # its directory went with a destroy meanwhile
+            exitstatus.append_event(self.layout.events_file(handle), detail)
+        self.state.add_event(handle, kind, detail)
+        return True
 
     def metrics(self, handle: str) -> ContainerMetrics:
         record = self.state.get(handle)

@@ -50,14 +50,16 @@ def capacity(daemon: DaemonDep) -> Capacity:
 @router.get("/v1/info")
 def info(daemon: DaemonDep) -> dict[str, Any]:
     return daemon.engine.info() | {"network_log": daemon.netlog_status,
-                                   "audit_log": str(daemon.audit.path)}
+                                   "audit_log": str(daemon.audit.path),
+                                   "landlock_events": daemon.landlock.status.model_dump()}
 
 
 @router.get("/v1/events")
 def events(daemon: DaemonDep, since: Annotated[int, Query(ge=0)] = 0,
            handle: Annotated[str | None, Query(max_length=63)] = None,
            wait_s: Annotated[float, Query(ge=0, le=30)] = 0) -> list[EventOut]:
-    """Events after `since` (exited, out of memory, unsafe); waits up to `wait_s` for one."""
+    """Events after `since` (exited, out of memory, unsafe, landlock denied); waits up to
+    `wait_s` for one."""
     deadline = time.monotonic() + wait_s
     while True:
         found = daemon.engine.state.events(since, handle)
