@@ -97,6 +97,9 @@ async def _serve(daemon: Daemon) -> None:
 
 def serve(loaded: Loaded) -> None:
     """Blocks until SIGTERM/SIGINT. Containers keep running after the daemon stops."""
+    # before anything is written: whatever the daemon makes is root's alone unless it
+    # says otherwise (the systemd unit sets the same; --detach and a shell may not)
+    os.umask(0o077)
     config = loaded.config
     logsetup.configure(config.log_level, config.log_format, config.log_file)
     faulthandler.enable()  # a crash of a native library still leaves a trace in the log

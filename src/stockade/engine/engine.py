@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from stockade import images, native, network, policy, volumes
-from stockade.engine import binds, recovery, usage
+from stockade.engine import binds, modes, recovery, usage
 from stockade.engine.config import EngineConfig
 from stockade.engine.landlock_events import LandlockEvents, Setting
 from stockade.engine.layout import Layout
@@ -24,6 +24,7 @@ from stockade.host import HostFeatures
 from stockade.images import commands, users
 from stockade.images.progress import Progress
 from stockade.images.store import GcReport
+from stockade.linux import private
 from stockade.network import netlog
 from stockade.policy import landlock
 from stockade.policy.exec import exec_process
@@ -74,9 +75,14 @@ class Engine:
         self.layout = Layout(config.root)
         # container root is host id_base (uid and gid): it must reach every rootfs
         check_reachable(config.root, config.id_base, config.id_base)
-        for directory in (config.root, self.layout.containers, self.layout.runc_root):
-            directory.mkdir(parents=True, exist_ok=True)
-            directory.chmod(0o711)  # container root must traverse to its rootfs
+        modes.make_root(config.root)
+        # an older root left secrets readable: close it before anything opens it;
+        # reconcile hands the changes to the audit log
+        self._repaired = modes.repair(config.root, config.id_base)
+        modes.make_dir(self.layout.containers, modes.PASSAGE)
+        modes.make_dir(self.layout.runc_root, modes.PRIVATE_DIR)
+        private.create(self.layout.database)  # sqlite gives its -wal and -shm this mode
+        private.create(self.layout.runc_log)
         self.state = StateStore(self.layout.database)
         self.images = images.ImageStore(self.layout.images, config.id_base, policy.IdMap(
             host_base=config.id_base).size)
@@ -133,19 +139,22 @@ class Engine:
     def _build(self, spec: ContainerSpec, stdio: Stdio | None, console_socket: Path | None,
                undo: Undo) -> None:
         directory = self.layout.container(spec.handle)
-        directory.mkdir(mode=0o711)
+        directory.mkdir(mode=modes.PRIVATE_DIR)
         undo.push(lambda: shutil.rmtree(directory, ignore_errors=True))
+        modes.make_dir(directory, modes.GATE, group=self.config.id_base)  # runc's way in
         for weakening in spec.unsafe.in_use():  # loud and permanent in inspect and events
             exitstatus.append_event(self.layout.events_file(spec.handle), f"unsafe: {weakening}")
             self.state.add_event(spec.handle, "unsafe", weakening)
         image = self.images.get(spec.image)
-        (directory / _LAYERS_FILE).write_text(json.dumps(image.layer_keys))
+        private.write(directory / _LAYERS_FILE, json.dumps(image.layer_keys))
         self.phases.lap(spec.handle, "image")
         undo.push(lambda: self.volumes.destroy(directory))
         rootfs = self.volumes.create(directory, image.layers, owner=self.config.id_base,
                                      disk_bytes=spec.limits.disk_bytes)
         self.phases.lap(spec.handle, "volume")
         undo.push(lambda: self.network.detach(spec.handle))
+        modes.make_dir(self.layout.network_files(spec.handle), modes.GATE,
+                       group=self.config.id_base)
         request = self._network_request(spec)
         attachment = self.network.reserve(request)
         self.phases.lap(spec.handle, "network")
@@ -153,7 +162,7 @@ class Engine:
         config = policy.build_config(spec, self.host, context)
         bundle = self.layout.bundle(spec.handle)
         bundle.mkdir(mode=0o700)
-        (bundle / "config.json").write_text(json.dumps(config, indent=1))
+        private.write(bundle / "config.json", json.dumps(config, indent=1))
         self.phases.lap(spec.handle, "policy")
         undo.push(lambda: self._release_runtime(spec.handle))
         pid = self._launch(spec.handle, stdio, console_socket)
@@ -400,8 +409,9 @@ class Engine:
 
     def reconcile(self) -> builtins.list[str]:
         """Adopt whole containers, tear down half-created ones, then sweep what no record
-        owns (runc state, links, rules, volumes, directories)."""
-        done = []
+        owns (runc state, links, rules, volumes, directories). The lines start with the
+        file modes the construction repaired."""
+        done, self._repaired = self._repaired, []  # modes repaired at construction
         for record in self.state.all():
             runc_state = self.runc.state(record.handle)
             if not recovery.is_complete(record, self.layout.container(record.handle),
@@ -441,7 +451,7 @@ class Engine:
         process = exec_process(base, args, env or {}, tty or console_socket is not None,
                                cwd=cwd, user=ids, rlimits=rlimits, console_size=console_size)
         process_file = self.layout.container(handle) / f"exec-{os.getpid()}-{time.time_ns()}.json"
-        process_file.write_text(json.dumps(process))
+        private.write(process_file, json.dumps(process))
         try:
             return self.runc.exec(handle, process_file, stdio, console_socket, pid_file)
         finally:

@@ -19,9 +19,10 @@ CONFIG = ImageConfig(
 _PASSWD = "root:x:0:0:root:/root:/bin/sh\nvcap:x:2000:2000:vcap:/home/vcap:/bin/sh\n" \
           "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 _GROUP = "root:x:0:\nvcap:x:2000:\nnogroup:x:65534:\n"
-_DIRS = {"bin": 0o755, "sbin": 0o755, "usr/bin": 0o755, "usr/sbin": 0o755, "etc": 0o755,
-         "root": 0o700, "home": 0o755, "tmp": 0o1777, "var/tmp": 0o1777, "proc": 0o555,
-         "sys": 0o555, "dev": 0o755, "app": 0o755}
+# Parents before children: each mode is set explicitly, whatever the daemon's umask (077).
+_DIRS = {"bin": 0o755, "sbin": 0o755, "usr": 0o755, "usr/bin": 0o755, "usr/sbin": 0o755,
+         "etc": 0o755, "root": 0o700, "home": 0o755, "tmp": 0o1777, "var": 0o755,
+         "var/tmp": 0o1777, "proc": 0o555, "sys": 0o555, "dev": 0o755, "app": 0o755}
 
 
 def build_rootfs(target: Path) -> None:
@@ -44,6 +45,7 @@ def build_rootfs(target: Path) -> None:
     _write(target / "etc/resolv.conf", "", 0o644)
     home = target / "home/vcap"
     home.mkdir(mode=0o755, exist_ok=True)
+    home.chmod(0o755)
     os.chown(home, VCAP_UID, VCAP_UID)
 
 

@@ -16,6 +16,7 @@ from stockade.images.progress import NoProgress, Progress
 from stockade.images.streams import HashingReader, SafeDecompressor, decompressed
 from stockade.images.tarstream import TarReader
 from stockade.images.unpack import IdShift, LayerUnpacker
+from stockade.linux import private
 
 _BUFFER = 1 << 20
 _TAR_OVERHEAD = 4  # headers and padding cannot make a tar more than a few times its content
@@ -76,10 +77,10 @@ class LayerStore:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _staging(self) -> Path:
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
         staging = self.tmp / f"layer-{uuid.uuid4().hex}"
         (staging / "rootfs").mkdir(parents=True)
-        staging.chmod(0o711)
+        staging.chmod(0o700)  # overlay reaches a lower layer as the daemon: no passage
         return staging
 
     def _unpack(self, blob: BinaryIO, staging: Path, expected_blob: str | None,
@@ -107,9 +108,9 @@ class LayerStore:
 
     def _publish(self, staging: Path, record: LayerRecord) -> tuple[LayerRecord, bool]:
         """Rename into place; a layer someone else stored meanwhile wins."""
-        (staging / "layer.json").write_text(record.model_dump_json(indent=1))
+        private.write(staging / "layer.json", record.model_dump_json(indent=1))
         final = self.root / record.key
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         if (final / "layer.json").exists():
             return self.record(record.key) or record, True
         shutil.rmtree(final, ignore_errors=True)  # a half-removed leftover
@@ -122,7 +123,7 @@ class LayerStore:
         source = self.root / key
         if not source.exists():
             return 0
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
         doomed = self.tmp / f"removing-{uuid.uuid4().hex}"
         os.rename(source, doomed)
         shutil.rmtree(doomed, ignore_errors=True)

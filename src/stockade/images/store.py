@@ -30,6 +30,7 @@ from stockade.images.progress import NoProgress, Progress
 from stockade.images.sources import DirSource, Source, TarSource
 from stockade.images.streams import HashingReader, compression_of, decompressed
 from stockade.images.unpack import IdShift
+from stockade.linux import private
 from stockade.linux.mounts import unmount_under
 
 DEFAULT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
@@ -92,21 +93,24 @@ class ImageStore:
     def _locked(self) -> Iterator[None]:
         """One writer at a time; staging left by a crashed writer is cleared on entry."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self.root.chmod(0o711)  # container root must traverse to the layers
-        with (self.root / ".lock").open("w") as lock:
+        # closed: overlay reaches the layers as the daemon that mounts them, and the
+        # records hold each image's environment
+        self.root.chmod(0o700)
+        lock = private.open_append(self.root / ".lock")
+        try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self.layers.clear_tmp()
             try:
                 yield
             finally:
                 self.layers.clear_tmp()
+        finally:
+            os.close(lock)
 
     def _save(self, record: ImageRecord) -> Image:
         path = self._record_path(record.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
-        staging.write_text(record.model_dump_json(indent=1))
-        os.rename(staging, path)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private.write_atomic(path, record.model_dump_json(indent=1))
         return self._image(record)
 
     def import_path(self, path: Path, name: str | None = None, keep_setuid: bool = False,
@@ -158,7 +162,7 @@ class ImageStore:
             return path
         progress.message(f"decompressing {path.name}")
         target = self.tmp / f"archive-{uuid.uuid4().hex}.tar"
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
         limit = self.limits.max_layer_bytes * 4
         with path.open("rb") as raw, target.open("wb") as out:
             reader = HashingReader(decompressed(io.BufferedReader(raw)), limit=limit,

@@ -145,16 +145,20 @@ class LayerUnpacker:
         fd = os.dup(self._root_fd)
         try:
             for part in directory.split("/"):
+                made = False
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o755, dir_fd=fd)
                     os.chown(part, self._ids.host(0), self._ids.host(0), dir_fd=fd,
                              follow_symlinks=False)
+                    made = True
                 try:
                     child = openat2(fd, part, _DIR_FLAGS, STRICT)
                 except OSError as exc:
                     raise _resolution_error(directory, exc) from exc
                 os.close(fd)
                 fd = child
+                if made:
+                    os.fchmod(fd, 0o755)  # the daemon's umask (077) masked mkdir's mode
         except BaseException:
             os.close(fd)
             raise

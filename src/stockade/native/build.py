@@ -8,9 +8,11 @@ import subprocess
 from pathlib import Path
 
 from stockade.errors import HostUnsupported
+from stockade.linux import private
 
 SOURCES = Path(__file__).parent
 CFLAGS = ("-static", "-Os", "-Wall", "-Wextra", "-Werror")
+EXECUTE_ONLY = 0o711
 
 
 def _digest(source: Path) -> str:
@@ -28,12 +30,17 @@ def binary(name: str, out_dir: Path) -> Path:
     if target.exists() and stamp.exists() and stamp.read_text() == digest:
         return target
     out_dir.mkdir(parents=True, exist_ok=True)
-    out_dir.chmod(0o755)
-    with (out_dir / ".build.lock").open("w") as lock:
+    # containers bind-mount the directory and execute the helpers: they pass, never list
+    # or read (executing a static binary needs no read permission)
+    out_dir.chmod(EXECUTE_ONLY)
+    lock = private.open_append(out_dir / ".build.lock")
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent first runs build once
         if not (stamp.exists() and stamp.read_text() == digest and target.exists()):
             _compile(source, target)
-            stamp.write_text(digest)
+            private.write(stamp, digest)
+    finally:
+        os.close(lock)
     return target
 
 
@@ -47,5 +54,5 @@ def _compile(source: Path, target: Path) -> None:
     if proc.returncode != 0:
         staging.unlink(missing_ok=True)
         raise HostUnsupported(f"building {source.name} failed: {proc.stderr.strip()[:500]}")
-    staging.chmod(0o755)
+    staging.chmod(EXECUTE_ONLY)
     os.replace(staging, target)

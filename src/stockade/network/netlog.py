@@ -9,6 +9,7 @@ reader is bound are not recorded; the daemon is meant to run one for its lifetim
 import contextlib
 import errno
 import json
+import os
 import socket
 import struct
 import threading
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from stockade.errors import Conflict
+from stockade.linux import private
 from stockade.network import nftjson
 from stockade.network.config import NetworkConfig
 from stockade.network.leases import LeaseStore
@@ -179,9 +181,11 @@ class NetworkLogReader:
         if lease is None:
             return False
         entry = {"time": time.time(), "handle": lease.handle, **entry}
-        log = Path(lease.scope) / "network-log.jsonl"
-        with log.open("a") as out:
-            out.write(json.dumps(entry) + "\n")
+        fd = private.open_append(Path(lease.scope) / "network-log.jsonl")
+        try:
+            os.write(fd, (json.dumps(entry) + "\n").encode())
+        finally:
+            os.close(fd)
         if self._listener is not None:
             self._listener({**entry, "scope": lease.scope})
         return True

@@ -6,6 +6,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from stockade.linux import private
+
 OOM_EVENT = "out of memory"
 
 
@@ -25,9 +27,7 @@ class ExitStatus:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    private.write_atomic(path, text)
 
 
 def save(path: Path, status: ExitStatus) -> None:
@@ -45,7 +45,7 @@ def load(path: Path) -> ExitStatus | None:
 def append_event(path: Path, event: str) -> None:
     """One JSON line per event; O_APPEND keeps concurrent writers whole."""
     line = json.dumps({"event": event, "time": time.time()}) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = private.open_append(path)
     try:
         os.write(fd, line.encode())
     finally:

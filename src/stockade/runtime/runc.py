@@ -8,6 +8,11 @@ from typing import Any
 
 from stockade.errors import StockadeError
 
+# runc makes mount points inside the rootfs and the containers' cgroup directories, which
+# the containers must traverse, and hands its umask to their processes: it gets the usual
+# 022, not the daemon's 077 (the files runc writes on the host are made private around it).
+_UMASK = 0o022
+
 
 class RuncError(StockadeError):
     """runc refused; the message carries runc's own last error line."""
@@ -36,7 +41,7 @@ class Runc:
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(self._argv(*args), capture_output=True, text=True, check=False,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, umask=_UMASK)
         if check and proc.returncode != 0:
             raise RuncError(f"runc {args[0]} failed: {self._reason(proc.stderr)}")
         return proc
@@ -60,7 +65,8 @@ class Runc:
         if console_socket is not None:
             args += ["--console-socket", str(console_socket)]
         proc = subprocess.run(self._argv(*args, cid, log=log), stdin=stdio.stdin,
-                              stdout=stdio.stdout, stderr=stdio.stderr, check=False)
+                              stdout=stdio.stdout, stderr=stdio.stderr, check=False,
+                              umask=_UMASK)
         if proc.returncode != 0:
             text = log.read_text(errors="replace") if log.exists() else ""
             reason = self._reason(text).removeprefix("runc create failed: ")
@@ -96,7 +102,7 @@ class Runc:
         if pid_file is not None:
             args += ["--pid-file", str(pid_file)]
         proc = subprocess.run(self._argv(*args, cid), stdin=stdio.stdin, stdout=stdio.stdout,
-                              stderr=stdio.stderr, check=False)
+                              stderr=stdio.stderr, check=False, umask=_UMASK)
         return proc.returncode
 
     def update(self, cid: str, memory_bytes: int | None = None, cpu_shares: int | None = None,

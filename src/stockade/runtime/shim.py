@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from stockade.linux import private
 from stockade.runtime import cgroups, exitstatus
 from stockade.runtime.runc import Runc, RuncError, Stdio
 
@@ -49,7 +50,7 @@ def _become_subreaper() -> None:
 def _detach_stdio(log: Path) -> None:
     """Drop our copies of the container's stdio so readers see EOF when it ends."""
     null = os.open(os.devnull, os.O_RDWR)
-    out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    out = private.open_append(log)
     os.dup2(null, 0)
     os.dup2(out, 1)
     os.dup2(out, 2)
@@ -68,8 +69,11 @@ def _report(status_fd: int, message: str) -> None:
 def _create(cfg: ShimConfig, runc: Runc) -> int:
     pid_file = cfg.directory / "init.pid"
     console = Path(cfg.console_socket) if cfg.console_socket else None
-    runc.create(cfg.cid, Path(cfg.bundle), pid_file, Stdio(0, 1, 2),
-                log=cfg.directory / "runc-create.log", console_socket=console)
+    log = cfg.directory / "runc-create.log"
+    private.create(log)  # runc appends to it and would make it world-readable
+    runc.create(cfg.cid, Path(cfg.bundle), pid_file, Stdio(0, 1, 2), log=log,
+                console_socket=console)
+    os.chmod(pid_file, private.MODE)  # runc writes it under the umask it runs with, 022
     cgroups.tighten_devices(cfg.cgroup_path)
     return int(pid_file.read_text())
 

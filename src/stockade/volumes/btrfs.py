@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from stockade.linux import loopdev
+from stockade.linux import loopdev, private
 from stockade.linux.mounts import MS_NODEV, MS_NOSUID, is_mountpoint, mount, unmount
 from stockade.volumes import tools, writable
 from stockade.volumes.record import VolumeRecord
@@ -32,9 +32,12 @@ class BtrfsBackend:
     def _locked(self) -> Iterator[None]:
         """Mounting, unmounting and subvolume changes of one store are serialised."""
         self._lock.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock.open("w") as lock:
+        lock = private.open_append(self._lock)
+        try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
+        finally:
+            os.close(lock)
 
     def plan(self, directory: Path, handle: str, disk_bytes: int) -> VolumeRecord:
         return VolumeRecord(backend="btrfs", disk_bytes=disk_bytes,
@@ -99,13 +102,13 @@ class BtrfsBackend:
             return
         if not self.image.exists():
             self._make_store()
-        self.mountpoint.mkdir(mode=0o711, exist_ok=True)
+        self.mountpoint.mkdir(mode=0o700, exist_ok=True)
         device, fd = loopdev.attach(self.image)
         try:
             mount(str(device), self.mountpoint, "btrfs", MS_NOSUID | MS_NODEV, "discard")
         finally:
             os.close(fd)  # autoclear: unmounting the store releases the device
-        self.mountpoint.chmod(0o711)
+        self.mountpoint.chmod(0o700)  # overlay reaches the layers as the daemon: no passage
         tools.run(["btrfs", "quota", "enable", str(self.mountpoint)])
 
     def _make_store(self) -> None:

@@ -27,7 +27,7 @@ class LoopBackend:
         # no journal and no reserved blocks: the layer is scratch space, all of it usable
         tools.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal",
                    "-E", "nodiscard,lazy_itable_init=1", str(record.image)])
-        record.writable.mkdir(mode=0o711, exist_ok=True)
+        record.writable.mkdir(mode=0o700, exist_ok=True)
         device, fd = loopdev.attach(record.image)
         try:
             mount(str(device), record.writable, "ext4", MS_NOSUID | MS_NODEV, "discard")

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from stockade.linux import private
+
 BackendName = Literal["xfs", "btrfs", "loop"]
 RECORD = "volume.json"
 
@@ -22,7 +24,7 @@ class VolumeRecord(BaseModel):
 
 
 def save(directory: Path, record: VolumeRecord) -> None:
-    (directory / RECORD).write_text(record.model_dump_json())
+    private.write(directory / RECORD, record.model_dump_json())
 
 
 def load(directory: Path) -> VolumeRecord | None:

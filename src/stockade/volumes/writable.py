@@ -11,12 +11,17 @@ _DETACH_WAIT_S = 5.0
 
 
 def prepare(writable: Path, owner: int) -> None:
-    """upper/ and work/ owned by container root, so overlay copies up as that user."""
+    """upper/ and work/ owned by container root, so overlay copies up as that user.
+
+    upper/ is the container's / (overlay shows its mode there), so it is 0755 whatever
+    the umask. The layer itself is closed: overlay reaches it as the daemon that mounted
+    it, and nobody else has business in the container's files."""
     for name in ("upper", "work"):
         path = writable / name
         path.mkdir(mode=0o755, exist_ok=True)
         os.chown(path, owner, owner)
-    writable.chmod(0o711)
+        path.chmod(0o755)
+    writable.chmod(0o700)
 
 
 def sparse_file(path: Path, size: int) -> None:

@@ -69,7 +69,7 @@ class XfsBackend:
         return tools.run(["xfs_quota", "-x", "-c", command, str(self._mountpoint())])
 
     def create(self, record: VolumeRecord, owner: int) -> None:
-        record.writable.mkdir(mode=0o711, exist_ok=True)
+        record.writable.mkdir(mode=0o700, exist_ok=True)
         self._quota(f"project -s -p {record.writable} {record.project_id}")
         self._quota(f"limit -p bhard={record.disk_bytes} {record.project_id}")
         writable.prepare(record.writable, owner)
