@@ -17,6 +17,14 @@ class Conflict(StockadeError):
     """The request clashes with existing state (a handle in use, an image in use)."""
 
 
+class Forbidden(StockadeError):
+    """The caller's role may not do this; the message names the field or the action."""
+
+
+class LimitReached(StockadeError):
+    """The caller is at one of its limits (containers, streams, request rate)."""
+
+
 class HostUnsupported(StockadeError):
     """The host lacks something the request needs."""
 
@@ -30,6 +38,8 @@ class ImageError(StockadeError):
 # raises the class of the kind it reads back.
 WIRE_KINDS: tuple[tuple[type[StockadeError], str, int], ...] = (
     (NotFound, "not_found", 404),
+    (Forbidden, "forbidden", 403),
+    (LimitReached, "too_many", 429),
     (Conflict, "conflict", 409),
     (InvalidSpec, "invalid", 422),
     (ImageError, "invalid_image", 422),

@@ -2,9 +2,7 @@
 
 import concurrent.futures
 import signal
-import socket
 import ssl
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -14,6 +12,7 @@ import pytest
 
 from stockade.errors import StockadeError
 from stockade.spec import ContainerSpec, PortMapping
+from tests import tlskit
 from tests.daemonkit import Daemon
 
 pytestmark = pytest.mark.integration
@@ -89,29 +88,10 @@ def test_concurrent_holders_never_share_an_address_or_port(daemon: Daemon) -> No
     assert len({ip for ip, _ in leases}) == 20 and len({p for _, p in leases}) == 20
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _certificates(where: Path) -> None:
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=where)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "1", "-subj", "/CN=stockade test ca")
-    for name, extra in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "")):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
-            f"{name}.csr", "-subj", f"/CN={name}")
-        (where / f"{name}.ext").write_text(extra + "\n" if extra else "\n")
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", f"{name}.pem", "-days", "1", "-extfile", f"{name}.ext")
-
-
 def test_tcp_is_served_only_over_tls_to_authenticated_clients(
         daemon: Daemon, tmp_path: Path) -> None:
-    _certificates(tmp_path)
-    port = _free_port()
+    tlskit.certificates(tmp_path)
+    port = tlskit.free_port()
     token = "t0ken-" + "x" * 20
     (tmp_path / "token").write_text(token)
     (tmp_path / "server.toml").write_text(

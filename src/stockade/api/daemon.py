@@ -6,17 +6,20 @@ import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from stockade.api import access
+from stockade.api.access import Identity
 from stockade.api.config import ServerConfig
 from stockade.api.metrics import Metrics
 from stockade.api.models import CreateRequest
 from stockade.api.proctable import ProcessTable
 from stockade.audit import AuditLog
 from stockade.engine import Engine
-from stockade.errors import NotFound, StockadeError
+from stockade.errors import LimitReached, NotFound, StockadeError
 from stockade.settings import Loaded
 from stockade.spec import ContainerInfo
 
@@ -50,6 +53,8 @@ class Daemon:
         self.metrics = Metrics(engine)
         self.processes = ProcessTable(engine)
         self.locks = HandleLocks()
+        self._places_lock = threading.Lock()
+        self._creating: Counter[str] = Counter()  # creates under way per identity
         self.netlog_status = "not started"
         self.landlock = engine.landlock_events(config.landlock_events, self._landlock_denied)
         self._stop = threading.Event()
@@ -75,20 +80,50 @@ class Daemon:
 
     # -- container lifecycle with locking and timing ----------------------------------------
 
-    def create(self, request: CreateRequest, actor: str) -> ContainerInfo:
+    def create(self, request: CreateRequest, actor: str,
+               identity: Identity = access.ROOT) -> ContainerInfo:
         spec = request.spec
+        access.check_create(identity, spec, self.config.access)
         for weakening in spec.unsafe.in_use():
             self.security("unsafe option", spec.handle, {"option": weakening}, actor)
         started = time.monotonic()
-        with self.locks.held(spec.handle):
+        with self._place_for(identity), self.locks.held(spec.handle):
             if request.attach:
-                info = self.processes.create_attached(spec)
+                info = self.processes.create_attached(spec, identity.name)
             else:
-                info = self.engine.create(spec, auto_remove=request.auto_remove)
+                info = self.engine.create(spec, auto_remove=request.auto_remove,
+                                          owner=identity.name)
                 if request.start:
                     info = self.engine.start(spec.handle)
         self.metrics.create_seconds.observe(time.monotonic() - started)
         return info
+
+    @contextlib.contextmanager
+    def _place_for(self, identity: Identity) -> Iterator[None]:
+        """Holds one of the identity's container places while its create runs. Creates
+        under way count with the stored ones, so parallel creates cannot both take the
+        last place; the lock is held only for the count, not the create."""
+        allowed = identity.limits.containers if identity.limits else None
+        if allowed is None:
+            yield
+            return
+        with self._places_lock:
+            held = self.engine.state.count_owned(identity.name) + self._creating[identity.name]
+            if held >= allowed:
+                raise LimitReached(f"{identity.describe()} has {held} containers: limit "
+                                   f"containers is {allowed}")
+            self._creating[identity.name] += 1
+        try:
+            yield
+        finally:
+            with self._places_lock:
+                self._creating[identity.name] -= 1
+
+    def check_visible(self, identity: Identity, handle: str) -> None:
+        access.check_visible(self.engine, identity, handle)
+
+    def visible(self, identity: Identity, infos: list[ContainerInfo]) -> list[ContainerInfo]:
+        return [info for info in infos if access.may_see(identity, info.owner)]
 
     def destroy(self, handle: str) -> None:
         started = time.monotonic()

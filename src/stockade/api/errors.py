@@ -6,9 +6,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from stockade.errors import WIRE_KINDS, StockadeError
+from stockade.api.access import IDENTITY_KEY
+from stockade.api.peer import PEER_KEY, actor
+from stockade.errors import WIRE_KINDS, Forbidden, StockadeError
 from stockade.spec.validation import first_error
 
 _HTTP_KINDS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -32,7 +35,17 @@ def classify(exc: StockadeError) -> tuple[str, int]:
 async def _stockade(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StockadeError)
     kind, status = classify(exc)
+    if isinstance(exc, Forbidden):  # who tried what they may not: a security record
+        await run_in_threadpool(_record_refusal, request, str(exc))
     return JSONResponse(body(kind, str(exc)), status_code=status)
+
+
+def _record_refusal(request: Request, reason: str) -> None:
+    daemon = getattr(request.app.state, "daemon", None)
+    if daemon is not None:
+        daemon.security("forbidden", f"{request.method} {request.url.path}",
+                        {"reason": reason},
+                        actor(request.scope.get(PEER_KEY), request.scope.get(IDENTITY_KEY)))
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:

@@ -1,13 +1,17 @@
-"""What every request passes through: authentication on TCP, a body size limit, the audit
-record and the grace-time clock."""
+"""What every request passes through: who is asking (and whether TCP callers proved it),
+their request rate and open streams, a body size limit, the audit record and the
+grace-time clock."""
 
 import asyncio
-import hmac
 import json
 import re
+import time
+from collections import Counter
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from stockade.api import errors
+from stockade.api import errors, wsproto
+from stockade.api.access import IDENTITY_KEY, Identities, Identity
 from stockade.api.peer import PEER_KEY, actor
 
 _CONTAINER_PATH = re.compile(r"^/v1/containers/([^/]+)")
@@ -33,45 +37,93 @@ async def _reply(send: Any, status: int, kind: str, message: str) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
+class RateLimiter:
+    """A token bucket per identity: `burst` requests at once, then `rate` a second.
+    Runs on the event loop alone, so it needs no lock."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # name -> (tokens, at)
+
+    def allow(self, name: str, rate: float, burst: int) -> bool:
+        now = self._clock()
+        tokens, at = self._buckets.get(name, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - at) * rate)
+        allowed = tokens >= 1
+        self._buckets[name] = (tokens - 1 if allowed else tokens, now)
+        return allowed
+
+
 class Gate:
     def __init__(self, app: Any, recorder: Recorder, max_body: int,
-                 token: str | None, client_ca: bool) -> None:
+                 identities: Identities) -> None:
         self.app = app
         self.recorder = recorder
         self.max_body = max_body
-        self.token = token
-        self.client_ca = client_ca
+        self.identities = identities
+        self.rates = RateLimiter()
+        self.streams: Counter[str] = Counter()  # open WebSocket streams per identity
 
-    def _authorized(self, scope: dict[str, Any]) -> bool:
-        peer = scope.get(PEER_KEY) or {}
-        if peer.get("transport") != "tls":
-            return True  # the unix socket is root-only by its file mode
-        if self.client_ca and peer.get("cert"):
-            return True
+    def _identify(self, scope: dict[str, Any]) -> Identity | None:
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"authorization", b"").decode(errors="replace")
-        return self.token is not None and hmac.compare_digest(given, f"Bearer {self.token}")
+        return self.identities.identify(scope.get(PEER_KEY), given)
+
+    def _over_limit(self, identity: Identity, websocket: bool) -> str | None:
+        limits = identity.limits
+        if limits is None:
+            return None
+        if limits.requests_per_second is not None and not self.rates.allow(
+                identity.name, limits.requests_per_second, limits.burst):
+            return (f"{identity.describe()} is over its request rate "
+                    f"({limits.requests_per_second:g}/s, burst {limits.burst}): "
+                    f"limit requests_per_second")
+        if websocket and limits.process_streams is not None \
+                and self.streams[identity.name] >= limits.process_streams:
+            return (f"{identity.describe()} has {self.streams[identity.name]} process streams "
+                    f"open: limit process_streams is {limits.process_streams}")
+        return None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if not self._authorized(scope):
-            if scope["type"] == "http":
+        websocket = scope["type"] == "websocket"
+        identity = self._identify(scope)
+        if identity is None:
+            if not websocket:
                 await _reply(send, 401, "unauthorized", "a client certificate or token is needed")
             else:
                 await send({"type": "websocket.close", "code": 4401})
             return
+        scope = {**scope, IDENTITY_KEY: identity}
+        over = self._over_limit(identity, websocket)
+        if over is not None:
+            if not websocket:
+                await _reply(send, 429, "too_many", over)
+            else:  # accepted first, so the client reads the code and reason (as process
+                # streams close with theirs); closing before accept is a bare HTTP 403
+                await receive()
+                await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": 4429,
+                            "reason": wsproto.close_reason(over)})
+            await self._account(scope, "429")
+            return
         length = dict(scope.get("headers") or []).get(b"content-length", b"0")
-        if scope["type"] == "http" and (not length.isdigit() or int(length) > self.max_body):
+        if not websocket and (not length.isdigit() or int(length) > self.max_body):
             await self._too_large(send)
             return
         outcome: dict[str, str] = {"result": "no response"}
+        if websocket:
+            self.streams[identity.name] += 1
         try:
             await self.app(scope, self._counted(receive), self._watched(send, outcome))
         except _TooLarge:
             await self._too_large(send)
             outcome["result"] = "413"
+        finally:
+            if websocket:
+                self.streams[identity.name] -= 1
         await self._account(scope, outcome["result"])
 
     async def _too_large(self, send: Any) -> None:
@@ -112,5 +164,6 @@ class Gate:
         if path in _UNAUDITED:
             return
         target = _TARGET_PATH.match(path)
-        await asyncio.to_thread(self.recorder.record_request, actor(scope.get(PEER_KEY)),
+        await asyncio.to_thread(self.recorder.record_request,
+                                actor(scope.get(PEER_KEY), scope.get(IDENTITY_KEY)),
                                 f"{method} {path}", target.group(1) if target else "", result)

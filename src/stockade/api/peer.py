@@ -29,11 +29,15 @@ def describe(transport: asyncio.BaseTransport) -> dict[str, Any]:
     return {"transport": "tls", "uid": None, "pid": None, "cert": subject}
 
 
-def actor(peer: dict[str, Any] | None) -> str:
+def actor(peer: dict[str, Any] | None, identity: Any = None) -> str:
+    """Who made a request, for the audit log: the unix peer's uid and pid, or the TLS
+    identity and its role (an access.Identity, when the gate has set one)."""
     if not peer:
         return "unknown"
     if peer["transport"] == "unix":
         return f"uid={peer['uid']} pid={peer['pid']}"
+    if identity is not None:
+        return f"tls {identity.describe()}"
     return f"tls cert={peer['cert']}" if peer["cert"] else "tls token"
 
 

@@ -12,11 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from stockade.api import wsproto
+from stockade.api import access, wsproto
+from stockade.api.access import IDENTITY_KEY
 from stockade.api.outbuf import Follower
 from stockade.api.process import Process
 from stockade.api.procmodels import ProcessInfo, ProcessRequest, SignalRequest
 from stockade.api.proctable import INIT_ID, ProcessTable, TableSettings
+from stockade.api.routes.deps import OwnedHandle
 from stockade.api.wsproto import Control, ProtocolError
 from stockade.errors import StockadeError
 
@@ -35,24 +37,24 @@ Table = Annotated[ProcessTable, Depends(_table)]
 
 
 @router.post(_BASE, status_code=201)
-def run_process(handle: str, body: ProcessRequest, table: Table) -> ProcessInfo:
+def run_process(handle: OwnedHandle, body: ProcessRequest, table: Table) -> ProcessInfo:
     """Start a process; attach to its id for its output, stdin and exit code."""
     return table.spawn(handle, body)
 
 
 @router.get(_BASE)
-def list_processes(handle: str, table: Table) -> list[ProcessInfo]:
+def list_processes(handle: OwnedHandle, table: Table) -> list[ProcessInfo]:
     """Running processes and those that ended recently; `init` when created attached."""
     return table.list(handle)
 
 
 @router.get(_BASE + "/{process_id}")
-def get_process(handle: str, process_id: str, table: Table) -> ProcessInfo:
+def get_process(handle: OwnedHandle, process_id: str, table: Table) -> ProcessInfo:
     return table.info(handle, process_id)
 
 
 @router.post(_BASE + "/{process_id}/signal", status_code=204, response_class=Response)
-def signal_process(handle: str, process_id: str, body: SignalRequest, table: Table) -> None:
+def signal_process(handle: OwnedHandle, process_id: str, body: SignalRequest, table: Table) -> None:
     table.signal(handle, process_id, body.signal)
 
 
@@ -61,7 +63,10 @@ async def attach(websocket: WebSocket, handle: str, process_id: str,
                  stdin: bool = False) -> None:
     """Replay the kept output, follow it live, forward stdin and control messages."""
     table: ProcessTable = websocket.app.state.processes
+    identity = websocket.scope.get(IDENTITY_KEY) or access.ROOT
     try:
+        await asyncio.to_thread(access.check_visible, websocket.app.state.engine, identity,
+                                handle)
         process = await asyncio.to_thread(table.get, handle, process_id)
         session = Session(websocket, process, stdin)  # following before the handshake ends
     except StockadeError as exc:

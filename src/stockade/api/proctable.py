@@ -15,6 +15,7 @@ from stockade.api.procio import ProcessIO, Wiring
 from stockade.api.procmodels import ProcessInfo, ProcessRequest
 from stockade.api.wsproto import Stream
 from stockade.engine import Engine
+from stockade.engine.state import LOCAL_OWNER
 from stockade.errors import Conflict, NotFound, StockadeError
 from stockade.spec import ContainerInfo, ContainerSpec
 
@@ -94,7 +95,7 @@ class ProcessTable:
             process_id = secrets.token_hex(6)
         return process_id
 
-    def create_attached(self, spec: ContainerSpec) -> ContainerInfo:
+    def create_attached(self, spec: ContainerSpec, owner: str = LOCAL_OWNER) -> ContainerInfo:
         """engine.create with the init's stdio kept here, as process `init` of the
         container; its output also goes to the container's log files."""
         wiring = procio.pipe_wiring(with_stdin=not spec.process.terminal)
@@ -102,7 +103,8 @@ class ProcessTable:
             console = stack.enter_context(procio.console_listener(self._dir)) \
                 if spec.process.terminal else None
             try:
-                info = self._engine.create(spec, wiring.child, console.path if console else None)
+                info = self._engine.create(spec, wiring.child, console.path if console else None,
+                                           owner=owner)
             except BaseException:
                 wiring.close_all()
                 raise

@@ -18,7 +18,7 @@ from stockade.engine.layout import Layout
 from stockade.engine.netops import NetworkOps
 from stockade.engine.phases import PhaseLog
 from stockade.engine.reach import check_reachable
-from stockade.engine.state import DEFAULT_TARGET, Event, Record, StateStore
+from stockade.engine.state import DEFAULT_TARGET, LOCAL_OWNER, Event, Record, StateStore
 from stockade.errors import Conflict, InvalidSpec, NotFound
 from stockade.host import HostFeatures
 from stockade.images import commands, users
@@ -113,7 +113,8 @@ class Engine:
     # -- create -------------------------------------------------------------------------
 
     def create(self, spec: ContainerSpec, stdio: Stdio | None = None,
-               console_socket: Path | None = None, auto_remove: bool = False) -> ContainerInfo:
+               console_socket: Path | None = None, auto_remove: bool = False,
+               owner: str = LOCAL_OWNER) -> ContainerInfo:
         """Build every layer, then `runc create`; on any failure undo all of it."""
         self.phases.mark(spec.handle, fresh=True)
         spec = spec.model_copy(update={"mounts": binds.checked(spec.mounts,
@@ -122,7 +123,7 @@ class Engine:
             raise InvalidSpec("a terminal needs a console socket (run in the foreground)")
         for name in spec.security_groups:
             self.state.group(name)  # NotFound before anything is built
-        self.state.insert(spec, auto_remove)
+        self.state.insert(spec, auto_remove, owner)
         undo = Undo()
         undo.push(lambda: self.state.delete(spec.handle))
         undo.push(lambda: self._forget_network_records(spec.handle))
@@ -496,7 +497,7 @@ class Engine:
                                                   protocol=p.protocol)
                                       for p in found[1]]) if found else (None, spec.ports)
         return ContainerInfo(
-            handle=record.handle, state=self._status(record), ip=ip,
+            handle=record.handle, owner=record.owner, state=self._status(record), ip=ip,
             image=spec.image, ports=ports, properties=spec.properties,
             listen_ports=format_ports(landlock.bind_ports(spec)),
             connect_ports=landlock.connect_ports_text(spec),

@@ -50,11 +50,15 @@ CREATE TABLE IF NOT EXISTS network_policies (
 );
 """
 DEFAULT_TARGET = ""
+LOCAL_OWNER = "local"  # created through the unix socket (root), or before owners existed
 # columns added after the first release: (name, declaration), added to older databases
 _LATER_COLUMNS = (("last_activity", "REAL"), ("exit_reported", "INTEGER NOT NULL DEFAULT 0"),
-                  ("auto_remove", "INTEGER NOT NULL DEFAULT 0"))
+                  ("auto_remove", "INTEGER NOT NULL DEFAULT 0"),
+                  ("owner", f"TEXT NOT NULL DEFAULT '{LOCAL_OWNER}'"))
+# an event keeps its container's owner, so the owner still sees it once the container is gone
+_LATER_EVENT_COLUMNS = (("owner", f"TEXT NOT NULL DEFAULT '{LOCAL_OWNER}'"),)
 _COLUMNS = ("handle, spec, state, pid, command, created_at, started_at, last_activity, "
-            "exit_reported, auto_remove")
+            "exit_reported, auto_remove, owner")
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Record:
     last_activity: float | None = None
     exit_reported: bool = False
     auto_remove: bool = False
+    owner: str = LOCAL_OWNER
 
 
 @dataclass(frozen=True)
@@ -94,29 +99,37 @@ class StateStore:
         self._lock = threading.Lock()
 
     def _migrate(self) -> None:
-        present = {row[1] for row in self._db.execute("PRAGMA table_info(containers)")}
-        for name, declaration in _LATER_COLUMNS:
-            if name not in present:
-                self._db.execute(f"ALTER TABLE containers ADD COLUMN {name} {declaration}")
+        for table, later in (("containers", _LATER_COLUMNS), ("events", _LATER_EVENT_COLUMNS)):
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, declaration in later:
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
     @contextmanager
     def _cursor(self) -> Iterator[sqlite3.Cursor]:
         with self._lock:
             yield self._db.cursor()
 
-    def insert(self, spec: ContainerSpec, auto_remove: bool = False) -> None:
+    def insert(self, spec: ContainerSpec, auto_remove: bool = False,
+               owner: str = LOCAL_OWNER) -> None:
         """Claim the handle; a second claim of the same handle is a Conflict."""
         now = time.time()
         try:
             with self._cursor() as cur:
                 cur.execute(
                     "INSERT INTO containers (handle, spec, state, created_at, last_activity, "
-                    "auto_remove) VALUES (?,?,?,?,?,?)",
+                    "auto_remove, owner) VALUES (?,?,?,?,?,?,?)",
                     (spec.handle, spec.model_dump_json(), "creating", now, now,
-                     int(auto_remove)),
+                     int(auto_remove), owner),
                 )
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"a container named {spec.handle!r} already exists") from exc
+
+    def count_owned(self, owner: str) -> int:
+        with self._cursor() as cur:
+            row = cur.execute("SELECT COUNT(*) FROM containers WHERE owner = ?",
+                              (owner,)).fetchone()
+        return int(row[0])
 
     def update(self, handle: str, **fields: object) -> None:
         allowed = {"state", "pid", "command", "started_at", "last_activity", "exit_reported"}
@@ -157,18 +170,23 @@ class StateStore:
     def add_event(self, handle: str, kind: str, detail: str = "") -> Event:
         now = time.time()
         with self._cursor() as cur:
-            cur.execute("INSERT INTO events (time, handle, kind, detail) VALUES (?,?,?,?)",
-                        (now, handle, kind, detail))
+            cur.execute("INSERT INTO events (time, handle, kind, detail, owner) VALUES "
+                        "(?,?,?,?, COALESCE((SELECT owner FROM containers WHERE handle = ?), ?))",
+                        (now, handle, kind, detail, handle, LOCAL_OWNER))
             seq = int(cur.lastrowid or 0)
         return Event(seq, now, handle, kind, detail)
 
     def events(self, since: int = 0, handle: str | None = None, limit: int = 1000,
-               ) -> list[Event]:
+               owner: str | None = None) -> list[Event]:
+        """Events after `since`, of one container and/or of one owner's containers."""
         query = "SELECT seq, time, handle, kind, detail FROM events WHERE seq > ?"
         params: tuple[object, ...] = (since,)
         if handle is not None:
             query += " AND handle = ?"
             params += (handle,)
+        if owner is not None:
+            query += " AND owner = ?"
+            params += (owner,)
         with self._cursor() as cur:
             rows = cur.execute(query + " ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
         return [Event(int(a), float(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]
@@ -269,9 +287,10 @@ class StateStore:
 
     @staticmethod
     def _record(row: tuple[object, ...]) -> Record:
-        handle, spec, state, pid, command, created, started, activity, reported, remove = row
+        (handle, spec, state, pid, command, created, started, activity, reported, remove,
+         owner) = row
         return Record(str(handle), ContainerSpec.model_validate_json(str(spec)), str(state),
                       pid if isinstance(pid, int) else None, str(command), float(str(created)),
                       float(str(started)) if started is not None else None,
                       float(str(activity)) if activity is not None else None,
-                      bool(reported), bool(remove))
+                      bool(reported), bool(remove), str(owner))

@@ -12,6 +12,7 @@ from stockade.spec.container import (
     PortMapping,
     ProcessSpec,
     UnsafeOptions,
+    cap_name,
 )
 from stockade.spec.info import ContainerInfo, DiskInfo, LimitsInfo, State
 from stockade.spec.network import (
@@ -47,6 +48,7 @@ __all__ = [
     "SecurityGroup",
     "State",
     "UnsafeOptions",
+    "cap_name",
     "format_ports",
     "format_size",
     "human_size",

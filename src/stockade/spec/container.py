@@ -40,7 +40,8 @@ CAPABILITY_NAMES = tuple(f"CAP_{name}" for name in _CAPABILITY_NAMES)
 KNOWN_CAPABILITIES = frozenset(CAPABILITY_NAMES)
 
 
-def _cap_name(text: str) -> str:
+def cap_name(text: str) -> str:
+    """CAP_X for x, X or CAP_X: one spelling to compare."""
     upper = text.upper()
     return upper if upper.startswith("CAP_") else f"CAP_{upper}"
 
@@ -170,7 +171,7 @@ class UnsafeOptions(_Model):
     @field_validator("cap_add")
     @classmethod
     def _caps(cls, value: list[str]) -> list[str]:
-        names = {_cap_name(c) for c in value}
+        names = {cap_name(c) for c in value}
         unknown = sorted(names - KNOWN_CAPABILITIES)
         if unknown:
             raise ValueError(f"unknown capability {unknown[0]}")
@@ -238,7 +239,7 @@ class ContainerSpec(_Model):
     @field_validator("cap_add")
     @classmethod
     def _caps(cls, value: list[str]) -> list[str]:
-        normal = sorted({_cap_name(c) for c in value})
+        normal = sorted({cap_name(c) for c in value})
         bad = [c for c in normal if c not in ADDABLE_CAPABILITIES]
         if bad:
             allowed = ", ".join(sorted(ADDABLE_CAPABILITIES))

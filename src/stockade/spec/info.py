@@ -28,6 +28,7 @@ class ContainerInfo(BaseModel):
     """The inspect contract: scripts rely on these field names."""
 
     handle: str
+    owner: str = "local"  # the identity that created it: "local" (the unix socket) or remote
     state: State
     image: str
     ip: str | None = None

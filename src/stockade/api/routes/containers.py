@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import PlainTextResponse
 
 from stockade.api.models import (
@@ -14,12 +14,11 @@ from stockade.api.models import (
     SignalRequest,
     StopRequest,
 )
-from stockade.api.routes.deps import ActorDep, DaemonDep
+from stockade.api.routes.deps import ActorDep, DaemonDep, IdentityDep, OwnedHandle
 from stockade.errors import InvalidSpec, StockadeError
-from stockade.spec import HANDLE_PATTERN, ContainerInfo, ContainerMetrics, LimitsInfo, LimitsPatch
+from stockade.spec import ContainerInfo, ContainerMetrics, LimitsInfo, LimitsPatch
 
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
-Handle = Annotated[str, Path(pattern=HANDLE_PATTERN, max_length=63)]
 _WAIT_LIMIT_S = 60.0
 
 
@@ -34,25 +33,29 @@ def _properties_filter(items: list[str]) -> dict[str, str]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create(request: CreateRequest, daemon: DaemonDep, who: ActorDep) -> ContainerInfo:
+def create(request: CreateRequest, daemon: DaemonDep, who: ActorDep,
+           identity: IdentityDep) -> ContainerInfo:
     """Create a hardened container (and start it unless `start` is false or `attach`)."""
-    return daemon.create(request, who)
+    return daemon.create(request, who, identity)
 
 
 @router.get("")
-def list_containers(daemon: DaemonDep, properties: Annotated[
+def list_containers(daemon: DaemonDep, identity: IdentityDep, properties: Annotated[
         list[str], Query(alias="property", max_length=32)] = []) -> list[ContainerInfo]:  # noqa: B006
-    """Every container, or those whose properties match every `property=KEY=VALUE`."""
+    """Every container the caller may see, or those whose properties match every
+    `property=KEY=VALUE`."""
     wanted = _properties_filter(properties)
-    return [info for info in daemon.engine.list()
+    return [info for info in daemon.visible(identity, daemon.engine.list())
             if all(info.properties.get(k) == v for k, v in wanted.items())]
 
 
 @router.post("/bulk-info")
-def bulk_info(request: BulkInfoRequest, daemon: DaemonDep) -> dict[str, BulkInfoItem]:
+def bulk_info(request: BulkInfoRequest, daemon: DaemonDep,
+              identity: IdentityDep) -> dict[str, BulkInfoItem]:
     result = {}
     for handle in request.handles:
         try:
+            daemon.check_visible(identity, handle)
             result[handle] = BulkInfoItem(info=daemon.engine.inspect(handle))
         except StockadeError as exc:
             result[handle] = BulkInfoItem(error=str(exc))
@@ -60,35 +63,35 @@ def bulk_info(request: BulkInfoRequest, daemon: DaemonDep) -> dict[str, BulkInfo
 
 
 @router.get("/{handle}")
-def inspect(handle: Handle, daemon: DaemonDep) -> ContainerInfo:
+def inspect(handle: OwnedHandle, daemon: DaemonDep) -> ContainerInfo:
     return daemon.engine.inspect(handle)
 
 
 @router.delete("/{handle}", status_code=status.HTTP_204_NO_CONTENT)
-def destroy(handle: Handle, daemon: DaemonDep) -> Response:
+def destroy(handle: OwnedHandle, daemon: DaemonDep) -> Response:
     daemon.destroy(handle)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{handle}/start")
-def start(handle: Handle, daemon: DaemonDep) -> ContainerInfo:
+def start(handle: OwnedHandle, daemon: DaemonDep) -> ContainerInfo:
     return daemon.start(handle)
 
 
 @router.post("/{handle}/stop")
-def stop(handle: Handle, request: StopRequest, daemon: DaemonDep) -> ContainerInfo:
+def stop(handle: OwnedHandle, request: StopRequest, daemon: DaemonDep) -> ContainerInfo:
     """TERM to every process, KILL after `timeout_s`."""
     return daemon.stop(handle, request.timeout_s)
 
 
 @router.post("/{handle}/signal", status_code=status.HTTP_204_NO_CONTENT)
-def signal(handle: Handle, request: SignalRequest, daemon: DaemonDep) -> Response:
+def signal(handle: OwnedHandle, request: SignalRequest, daemon: DaemonDep) -> Response:
     daemon.engine.signal(handle, request.signal)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{handle}/wait")
-def wait(handle: Handle, daemon: DaemonDep,
+def wait(handle: OwnedHandle, daemon: DaemonDep,
          timeout_s: Annotated[float, Query(gt=0, le=_WAIT_LIMIT_S)] = 30) -> ContainerInfo:
     """The container once its main process has ended, or as it is at the timeout."""
     daemon.engine.wait(handle, timeout_s)
@@ -96,19 +99,19 @@ def wait(handle: Handle, daemon: DaemonDep,
 
 
 @router.get("/{handle}/logs", response_class=PlainTextResponse)
-def logs(handle: Handle, daemon: DaemonDep,
+def logs(handle: OwnedHandle, daemon: DaemonDep,
          stream: Annotated[str, Query(pattern="^(stdout|stderr)$")] = "stdout") -> Response:
     out, err = daemon.engine.logs(handle)
     return Response(out if stream == "stdout" else err, media_type="application/octet-stream")
 
 
 @router.get("/{handle}/limits")
-def get_limits(handle: Handle, daemon: DaemonDep) -> LimitsInfo:
+def get_limits(handle: OwnedHandle, daemon: DaemonDep) -> LimitsInfo:
     return daemon.engine.inspect(handle).limits
 
 
 @router.put("/{handle}/limits")
-def set_limits(handle: Handle, patch: LimitsPatch, daemon: DaemonDep,
+def set_limits(handle: OwnedHandle, patch: LimitsPatch, daemon: DaemonDep,
                who: ActorDep) -> LimitsInfo:
     """Memory, CPU shares and pids through the cgroup; disk through the quota backend."""
     with daemon.locks.held(handle):
@@ -118,18 +121,19 @@ def set_limits(handle: Handle, patch: LimitsPatch, daemon: DaemonDep,
 
 
 @router.get("/{handle}/properties")
-def get_properties(handle: Handle, daemon: DaemonDep) -> dict[str, str]:
+def get_properties(handle: OwnedHandle, daemon: DaemonDep) -> dict[str, str]:
     return daemon.engine.inspect(handle).properties
 
 
 @router.patch("/{handle}/properties")
-def set_properties(handle: Handle, patch: PropertiesPatch, daemon: DaemonDep) -> dict[str, str]:
+def set_properties(handle: OwnedHandle, patch: PropertiesPatch,
+                   daemon: DaemonDep) -> dict[str, str]:
     with daemon.locks.held(handle):
         return daemon.engine.set_properties(handle, patch.properties).properties
 
 
 @router.post("/{handle}/net-in")
-def net_in(handle: Handle, request: NetInRequest, daemon: DaemonDep,
+def net_in(handle: OwnedHandle, request: NetInRequest, daemon: DaemonDep,
            who: ActorDep) -> ContainerInfo:
     """Publish one more port (host port 0 picks a free one)."""
     info = daemon.engine.net_in(handle, request.host_port, request.container_port,
@@ -139,5 +143,5 @@ def net_in(handle: Handle, request: NetInRequest, daemon: DaemonDep,
 
 
 @router.get("/{handle}/metrics")
-def metrics(handle: Handle, daemon: DaemonDep) -> ContainerMetrics:
+def metrics(handle: OwnedHandle, daemon: DaemonDep) -> ContainerMetrics:
     return daemon.engine.metrics(handle)

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from stockade.api.models import BindingRequest, GroupRequest, GroupRules, GroupSummary
-from stockade.api.routes.deps import ActorDep, DaemonDep
+from stockade.api.routes.deps import ActorDep, AdminOnly, DaemonDep
 from stockade.errors import InvalidSpec
 from stockade.spec import NetworkPolicy, SecurityGroup
 
@@ -25,7 +25,8 @@ def list_groups(daemon: DaemonDep) -> list[GroupSummary]:
     return [GroupSummary.model_validate(item) for item in daemon.engine.net.list_groups()]
 
 
-@router.post("/security-groups", status_code=status.HTTP_201_CREATED)
+@router.post("/security-groups", status_code=status.HTTP_201_CREATED,
+              dependencies=[AdminOnly])
 def create_group(request: GroupRequest, daemon: DaemonDep, who: ActorDep) -> SecurityGroup:
     group = daemon.engine.net.create_group(request.name, request.rules)
     daemon.security("security group created", request.name, {"rules": len(request.rules)}, who)
@@ -37,7 +38,7 @@ def show_group(name: Name, daemon: DaemonDep) -> SecurityGroup:
     return daemon.engine.net.show_group(name)
 
 
-@router.put("/security-groups/{name}")
+@router.put("/security-groups/{name}", dependencies=[AdminOnly])
 def update_group(name: Name, request: GroupRules, daemon: DaemonDep,
                  who: ActorDep) -> SecurityGroup:
     group = daemon.engine.net.update_group(name, request.rules)
@@ -45,21 +46,24 @@ def update_group(name: Name, request: GroupRules, daemon: DaemonDep,
     return group
 
 
-@router.delete("/security-groups/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/security-groups/{name}", status_code=status.HTTP_204_NO_CONTENT,
+              dependencies=[AdminOnly])
 def remove_group(name: Name, daemon: DaemonDep, who: ActorDep) -> Response:
     daemon.engine.net.remove_group(name)
     daemon.security("security group removed", name, None, who)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/security-groups/{name}/bind", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/security-groups/{name}/bind", status_code=status.HTTP_204_NO_CONTENT,
+              dependencies=[AdminOnly])
 def bind(name: Name, request: BindingRequest, daemon: DaemonDep, who: ActorDep) -> Response:
     daemon.engine.net.bind(name, _target(request))
     daemon.security("security group bound", name, request.model_dump(), who)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/security-groups/{name}/unbind", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/security-groups/{name}/unbind", status_code=status.HTTP_204_NO_CONTENT,
+              dependencies=[AdminOnly])
 def unbind(name: Name, request: BindingRequest, daemon: DaemonDep, who: ActorDep) -> Response:
     daemon.engine.net.unbind(name, _target(request))
     daemon.security("security group unbound", name, request.model_dump(), who)
@@ -71,14 +75,16 @@ def list_policies(daemon: DaemonDep) -> list[NetworkPolicy]:
     return daemon.engine.net.policies()
 
 
-@router.post("/network-policies", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/network-policies", status_code=status.HTTP_204_NO_CONTENT,
+              dependencies=[AdminOnly])
 def allow(policy: NetworkPolicy, daemon: DaemonDep, who: ActorDep) -> Response:
     daemon.engine.net.allow(policy)
     daemon.security("network policy allowed", policy.source, policy.model_dump(), who)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/network-policies/deny", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/network-policies/deny", status_code=status.HTTP_204_NO_CONTENT,
+              dependencies=[AdminOnly])
 def deny(policy: NetworkPolicy, daemon: DaemonDep, who: ActorDep) -> Response:
     daemon.engine.net.deny(policy)
     daemon.security("network policy removed", policy.source, policy.model_dump(), who)
