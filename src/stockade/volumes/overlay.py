@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from stockade.linux.mounts import MS_NODEV, is_mountpoint, mount, unmount
+from stockade.linux.mounts import MS_NODEV, MS_NOSUID, is_mountpoint, mount, unmount
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,9 @@ def mount_overlay(fs: RootFs, layers: tuple[Path, ...]) -> None:
     fs.merged.mkdir(exist_ok=True)
     lower = ":".join(str(p) for p in reversed(layers))  # overlay lists the top layer first
     options = f"lowerdir={lower},upperdir={fs.upper},workdir={fs.work}"
-    mount("overlay", fs.merged, "overlay", MS_NODEV, options)
+    # nosuid: a setuid file the container plants must not raise anyone who runs it from
+    # the host through the store path (it would run as the shared container uid).
+    mount("overlay", fs.merged, "overlay", MS_NOSUID | MS_NODEV, options)
 
 
 def unmount_overlay(directory: Path) -> None:
