@@ -18,7 +18,7 @@ from pathlib import Path
 from stockade.errors import ImageError
 from stockade.images import paths
 from stockade.images.limits import UnpackLimits
-from stockade.images.safepath import STRICT, openat2
+from stockade.images.safepath import STRICT
 from stockade.images.tarstream import (
     BLOCKDEV,
     CHAR,
@@ -29,6 +29,7 @@ from stockade.images.tarstream import (
     SYMLINK,
     Entry,
 )
+from stockade.linux.beneath import openat2
 
 NOBODY = 65534
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY
