@@ -15,6 +15,24 @@ from stockade.runtime.runc import Stdio
 from stockade.spec import ContainerSpec
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+BIND_BASE = Path("/srv/stockade")  # the default bind allowlist
+
+
+@contextlib.contextmanager
+def allowed_dir() -> Iterator[Path]:
+    """A fresh directory under the default bind allowlist, removed afterwards (and the
+    base too when this made it and nothing else is in it)."""
+    made_base = not BIND_BASE.exists()
+    BIND_BASE.mkdir(mode=0o755, parents=True, exist_ok=True)
+    path = BIND_BASE / f"test-{uuid.uuid4().hex[:10]}"
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        if made_base:
+            with contextlib.suppress(OSError):  # another test may be using it
+                BIND_BASE.rmdir()
 
 
 def handle(prefix: str = "t") -> str:

@@ -9,6 +9,7 @@ from stockade.engine import Engine
 from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
 from stockade.runtime.runc import Stdio
 from tests import leaks
+from tests.containerkit import allowed_dir
 from tests.integration.helpers import exec_capture, run, spec, start_detached
 
 pytestmark = pytest.mark.integration
@@ -93,18 +94,20 @@ def test_a_missing_command_fails_at_create_and_leaves_nothing(engine: Engine) ->
     _nothing_of(engine, request.handle)
 
 
-def test_read_only_and_read_write_bind_mounts(engine: Engine,
-                                              tmp_path_factory: pytest.TempPathFactory) -> None:
-    shared = tmp_path_factory.mktemp("bind")
-    (shared / "hello").write_text("from host\n")
-    os.chmod(shared, 0o777)
-    mounts = [{"host_path": str(shared), "container_path": "/data"},
-              {"host_path": str(shared), "container_path": "/rw", "read_only": False}]
-    script = "cat /data/hello; touch /data/x || echo RO; touch /rw/made && echo RW"
-    result = run(engine, ["sh", "-c", script], mounts=mounts)
-    assert result.out == "from host\nRO\nRW\n"
-    assert (shared / "made").exists()
-    assert not (shared / "x").exists()
+def test_read_only_and_read_write_bind_mounts(engine: Engine) -> None:
+    with allowed_dir() as shared:
+        (shared / "hello").write_text("from host\n")
+        os.chmod(shared, 0o777)
+        mounts = [{"host_path": str(shared), "container_path": "/data"},
+                  {"host_path": str(shared), "container_path": "/rw", "read_only": False},
+                  {"host_path": str(shared / "hello"), "container_path": "/etc/motd"}]
+        script = ("cat /data/hello /etc/motd; touch /data/x || echo RO; "
+                  "touch /rw/made && echo RW")
+        result = run(engine, ["sh", "-c", script], mounts=mounts)
+        assert result.out == "from host\nfrom host\nRO\nRW\n"
+        assert (shared / "made").exists()
+        assert not (shared / "x").exists()
+        assert not engine.layout.binds(result.info.handle).exists()
 
 
 def test_writes_stay_in_the_containers_own_layer(engine: Engine) -> None:

@@ -1,10 +1,11 @@
 """User lookup inside untrusted images, and the bind-mount allowlist."""
 
+import os
 from pathlib import Path
 
 import pytest
 
-from stockade.engine.binds import checked
+from stockade.engine.binds import open_source
 from stockade.errors import InvalidSpec
 from stockade.images.users import resolve
 from stockade.spec import BindMount
@@ -50,8 +51,18 @@ def test_bind_mounts_must_stay_inside_the_allowlist(tmp_path: Path) -> None:
     allowed = tmp_path / "allowed"
     (allowed / "data").mkdir(parents=True)
     (allowed / "escape").symlink_to("/etc")
-    ok = checked([BindMount(host_path=str(allowed / "data"), container_path="/d")], (allowed,))
-    assert ok[0].host_path == str(allowed / "data")
-    for bad in (allowed / "escape", tmp_path, allowed / "missing", Path("/etc")):
-        with pytest.raises(InvalidSpec):
-            checked([BindMount(host_path=str(bad), container_path="/d")], (allowed,))
+    (allowed / "fifo").mkdir()
+    os.mkfifo(allowed / "fifo/pipe")
+    fd = open_source(BindMount(host_path=str(allowed / "data"), container_path="/d"),
+                     (allowed,))
+    try:
+        assert os.path.samestat(os.fstat(fd), os.stat(allowed / "data"))
+    finally:
+        os.close(fd)
+    for bad, why in ((allowed / "escape", "is a symlink"), (tmp_path, "outside the allowed"),
+                     (allowed / "missing", "no such file"), (Path("/etc"), "outside the allowed"),
+                     (allowed / "escape/passwd", "is a symlink"),
+                     (allowed / "fifo/pipe", "neither a directory nor a file")):
+        with pytest.raises(InvalidSpec, match=why) as refused:
+            open_source(BindMount(host_path=str(bad), container_path="/d"), (allowed,))
+        assert "\n" not in str(refused.value)

@@ -17,7 +17,7 @@ class EngineConfig(BaseModel):
     root: Path = DEFAULT_ROOT
     id_base: int = Field(default=DEFAULT_ID_BASE, ge=65536, le=(1 << 32) - 65536 - 2)
     cgroup_parent: str = Field(default="stockade", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
-    bind_allowlist: tuple[Path, ...] = (Path("/srv/stockade"), Path("/tmp"))
+    bind_allowlist: tuple[Path, ...] = (Path("/srv/stockade"),)
     runc_binary: str = "runc"
     stop_timeout_s: float = Field(default=10.0, gt=0)
     quota_backend: Literal["auto", "xfs", "btrfs", "loop"] = "auto"

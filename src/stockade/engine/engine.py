@@ -117,8 +117,6 @@ class Engine:
                owner: str = LOCAL_OWNER) -> ContainerInfo:
         """Build every layer, then `runc create`; on any failure undo all of it."""
         self.phases.mark(spec.handle, fresh=True)
-        spec = spec.model_copy(update={"mounts": binds.checked(spec.mounts,
-                                                               self.config.bind_allowlist)})
         if spec.process.terminal and console_socket is None:
             raise InvalidSpec("a terminal needs a console socket (run in the foreground)")
         for name in spec.security_groups:
@@ -139,6 +137,9 @@ class Engine:
 
     def _build(self, spec: ContainerSpec, stdio: Stdio | None, console_socket: Path | None,
                undo: Undo) -> None:
+        staging = self.layout.binds(spec.handle)
+        undo.push(lambda: binds.unstage(staging))
+        mounts = binds.stage(spec.mounts, self.config.bind_allowlist, staging)
         directory = self.layout.container(spec.handle)
         directory.mkdir(mode=modes.PRIVATE_DIR)
         undo.push(lambda: shutil.rmtree(directory, ignore_errors=True))
@@ -160,13 +161,15 @@ class Engine:
         attachment = self.network.reserve(request)
         self.phases.lap(spec.handle, "network")
         context = self._context(spec, image, rootfs.merged, attachment)
-        config = policy.build_config(spec, self.host, context)
+        config = policy.build_config(spec.model_copy(update={"mounts": mounts}), self.host,
+                                     context)
         bundle = self.layout.bundle(spec.handle)
         bundle.mkdir(mode=0o700)
         private.write(bundle / "config.json", json.dumps(config, indent=1))
         self.phases.lap(spec.handle, "policy")
         undo.push(lambda: self._release_runtime(spec.handle))
         pid = self._launch(spec.handle, stdio, console_socket)
+        binds.unstage(staging)  # the container's mount namespace holds its own copies now
         self.phases.lap(spec.handle, "runc create")
         self.network.connect(request, pid, self.net.groups)
         self.phases.lap(spec.handle, "network")
@@ -274,6 +277,7 @@ class Engine:
         self.state.get(handle)
         self.phases.mark(handle)
         self._release_runtime(handle)
+        binds.unstage(self.layout.binds(handle))  # left by a daemon killed mid-create
         self.phases.lap(handle, "teardown: runtime")
         self.network.detach(handle)
         self.phases.lap(handle, "teardown: network")
@@ -574,6 +578,7 @@ class Engine:
         loop device, leftover directories."""
         live = {record.handle for record in self.state.all()}
         done = self.network.cleanup(live) + self.volumes.cleanup(live)
+        done += binds.sweep(self.layout.bind_staging, self._exists)
         self.images.clear_builds()
         for directory in self.layout.containers.iterdir():
             if directory.name not in live and not self._exists(directory.name):

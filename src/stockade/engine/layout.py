@@ -37,6 +37,14 @@ class Layout:
         return self.containers / handle
 
     @property
+    def bind_staging(self) -> Path:
+        """Bind sources as resolved, attached here only while `runc create` runs."""
+        return self.root / "binds"
+
+    def binds(self, handle: str) -> Path:
+        return self.bind_staging / handle
+
+    @property
     def audit_log(self) -> Path:
         """The hash-chained audit log; its anchor (audit.head) sits beside it."""
         return self.root / "audit" / "audit.jsonl"

@@ -30,6 +30,54 @@ def unmount(target: Path) -> None:
             raise OSError(err, f"umount {target}: {os.strerror(err)}")
 
 
+_SYS_OPEN_TREE = 428  # the new mount calls share one number on every architecture
+_SYS_MOVE_MOUNT = 429
+_SYS_MOUNT_SETATTR = 442
+_OPEN_TREE_CLONE = 0x1
+_AT_EMPTY_PATH = 0x1000
+_AT_RECURSIVE = 0x8000
+_MOVE_MOUNT_F_EMPTY_PATH = 0x4
+_AT_FDCWD = -100
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def _checked(result: int, what: str) -> int:
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return result
+
+
+def clone_tree(fd: int, attributes: int = 0) -> int:
+    """A detached copy of the mount tree at the file or directory `fd` names (as `mount
+    --rbind` would take it), with `attributes` (MOUNT_ATTR_*) set on every mount in it.
+    Nothing is attached anywhere until attach(); closing the descriptor drops it."""
+    tree = _checked(_libc.syscall(_SYS_OPEN_TREE, fd, b"", _OPEN_TREE_CLONE | _AT_EMPTY_PATH
+                                  | _AT_RECURSIVE | os.O_CLOEXEC), "open_tree")
+    if attributes:
+        attr = _MountAttr(attributes, 0, 0, 0)
+        try:
+            _checked(_libc.syscall(_SYS_MOUNT_SETATTR, tree, b"", _AT_EMPTY_PATH | _AT_RECURSIVE,
+                                   ctypes.byref(attr), ctypes.sizeof(attr)), "mount_setattr")
+        except BaseException:
+            os.close(tree)
+            raise
+    return tree
+
+
+def attach(tree: int, target: Path) -> None:
+    """Attach a detached tree from clone_tree() at `target`."""
+    _checked(_libc.syscall(_SYS_MOVE_MOUNT, tree, b"", _AT_FDCWD, str(target).encode(),
+                           _MOVE_MOUNT_F_EMPTY_PATH), f"move_mount to {target}")
+
+
 def _unescape(field: str) -> str:
     """mountinfo writes space, tab, newline and backslash as octal escapes."""
     return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
