@@ -201,3 +201,44 @@ def test_multi_platform_index_picks_this_host(store: ImageStore, work: Path) -> 
     right["platform"] = {"os": "linux", "architecture": "amd64"}
     (layout / "index.json").write_text(json.dumps({"manifests": [wrong, right]}))
     assert len(store.import_path(layout, name="multi").layers) == 2
+
+
+def test_import_paths_resolve_below_the_allowed_without_links(store: ImageStore,
+                                                              work: Path) -> None:
+    """What a TLS client may import: only below the allowlist, never through a symlink,
+    and the refusal is one line."""
+    allowed = work / "allowed"
+    layout = write_oci_layout(sample_image(), allowed / "real/oci")
+    (allowed / "link").symlink_to(allowed / "real")
+    (work / "outside").mkdir()
+    write_oci_layout(sample_image(), work / "outside/oci")
+    (allowed / "out").symlink_to(work / "outside")
+    within = (allowed,)
+    assert store.import_path(layout, name="ok", within=within).name == "ok"
+    for path, why in ((allowed / "link/oci", "is a symlink"), (allowed / "out/oci", "is a symlink"),
+                      (work / "outside/oci", "outside the allowed"),
+                      (Path(f"{allowed}/real/../../outside/oci"), "leads outside"),
+                      (allowed / "real/missing", "no such file")):
+        with pytest.raises((InvalidSpec, NotFound), match=why) as refused:
+            store.import_path(path, name="refused", within=within)
+        assert "\n" not in str(refused.value)
+    assert [r.name for r in store.records()] == ["ok"]
+
+
+def test_a_rootfs_directory_is_packed_by_descriptor(store: ImageStore, work: Path) -> None:
+    """Links inside the tree are stored as links, hard links stay linked, a FIFO is kept as
+    a FIFO and never opened for its contents; the same tree gives the same layer."""
+    tree = work / "tree"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    os.link(tree / "etc/passwd", tree / "etc/passwd-")
+    (tree / "etc/host").symlink_to("/etc/shadow")
+    (tree / "dir-link").symlink_to("/root")
+    os.mkfifo(tree / "pipe")
+    first = store.import_path(tree, name="one")
+    layer = first.layers[0]
+    assert os.readlink(layer / "etc/host") == "/etc/shadow"
+    assert os.readlink(layer / "dir-link") == "/root"
+    assert os.stat(layer / "etc/passwd").st_ino == os.stat(layer / "etc/passwd-").st_ino
+    assert stat.S_ISFIFO(os.lstat(layer / "pipe").st_mode)
+    assert store.import_path(tree, name="two").layer_keys == first.layer_keys

@@ -530,8 +530,10 @@ class Engine:
     # -- images -----------------------------------------------------------------------------
 
     def import_image(self, path: Path, name: str | None = None, keep_setuid: bool = False,
-                     progress: Progress | None = None) -> images.Image:
-        return self.images.import_path(path, name, keep_setuid, progress)
+                     progress: Progress | None = None,
+                     within: tuple[Path, ...] = (Path("/"),)) -> images.Image:
+        """Import from `path`, resolved below one of `within` without following symlinks."""
+        return self.images.import_path(path, name, keep_setuid, progress, within)
 
     def build_base_image(self, name: str = "base",
                          progress: Progress | None = None) -> images.Image:

@@ -9,7 +9,7 @@ from typing import BinaryIO, Protocol
 
 from stockade.errors import ImageError
 from stockade.images.limits import UnpackLimits
-from stockade.images.safepath import open_in_root
+from stockade.images.safepath import open_in
 from stockade.images.tarstream import HARDLINK, REGULAR, SYMLINK, Entry, TarReader
 
 _MAX_LINK_HOPS = 8
@@ -41,32 +41,38 @@ def _clean(path: str) -> str:
 
 
 class DirSource:
-    """A directory; every open resolves inside it, whatever symlinks it holds."""
+    """A directory held by a descriptor; every open resolves inside it, whatever symlinks
+    it holds, and nothing is looked up by its path again (`shown` only names it)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root_fd: int, shown: Path) -> None:
+        self.root_fd = root_fd
+        self.shown = shown
 
     def exists(self, path: str) -> bool:
         try:
-            os.close(open_in_root(self.root, _clean(path), os.O_PATH))
+            os.close(open_in(self.root_fd, _clean(path), os.O_PATH))
         except OSError:
             return False
         return True
 
     def open(self, path: str) -> tuple[BinaryIO, int]:
         try:  # non-blocking, so a FIFO planted in the layout cannot hang us on open
-            fd = open_in_root(self.root, _clean(path), os.O_RDONLY | os.O_NONBLOCK)
+            fd = open_in(self.root_fd, _clean(path), os.O_RDONLY | os.O_NONBLOCK)
         except OSError as exc:
-            raise ImageError(f"{path} is missing from {self.root}: {exc.strerror}") from exc
+            raise ImageError(f"{path} is missing from {self.shown}: {exc.strerror}") from exc
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
-            raise ImageError(f"{path} in {self.root} is not a regular file")
+            raise ImageError(f"{path} in {self.shown} is not a regular file")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb"), st.st_size
 
     def names(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir())
+        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.root_fd)
+        try:
+            return sorted(os.listdir(fd))
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         pass

@@ -13,7 +13,7 @@ import hashlib
 import io
 import os
 import shutil
-import tarfile
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,11 +26,12 @@ from stockade.images import base, embedded, formats
 from stockade.images.layers import LayerStore
 from stockade.images.limits import UnpackLimits
 from stockade.images.model import NAME_PATTERN, Image, ImageConfig, ImageRecord, Package
+from stockade.images.packdir import pack_path, pack_tree
 from stockade.images.progress import NoProgress, Progress
 from stockade.images.sources import DirSource, Source, TarSource
 from stockade.images.streams import HashingReader, compression_of, decompressed
 from stockade.images.unpack import IdShift
-from stockade.linux import private
+from stockade.linux import beneath, private
 from stockade.linux.mounts import unmount_under
 
 DEFAULT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
@@ -114,36 +115,47 @@ class ImageStore:
         return self._image(record)
 
     def import_path(self, path: Path, name: str | None = None, keep_setuid: bool = False,
-                    progress: Progress | None = None) -> Image:
-        """Import an OCI layout or archive, a docker archive, or a root filesystem."""
+                    progress: Progress | None = None,
+                    within: tuple[Path, ...] = (Path("/"),)) -> Image:
+        """Import an OCI layout or archive, a docker archive, or a root filesystem.
+
+        `path` is resolved once, below the one of `within` it is written under and without
+        following any symlink; everything is then read through that descriptor, so a
+        component swapped meanwhile changes nothing (see linux/beneath.py)."""
         if name is not None:
             check_name(name)
-        if not path.exists():
-            raise NotFound(f"no such file or directory: {path}")
-        if not (path.is_dir() or path.is_file()):
-            raise ImageError(f"{path} is neither a regular file nor a directory")
-        report = progress or NoProgress()
-        with self._locked():
-            if path.is_dir():
-                return self._import_dir(path, name, keep_setuid, report)
-            return self._import_file(path, name, keep_setuid, report)
+        opened = beneath.open_under(str(path), within, "image path")
+        try:
+            mode = os.fstat(opened).st_mode
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                raise ImageError(f"{path} is neither a regular file nor a directory")
+            report = progress or NoProgress()
+            with self._locked():
+                if stat.S_ISDIR(mode):
+                    return self._import_dir(opened, path, name, keep_setuid, report)
+                return self._import_file(opened, path, name, keep_setuid, report)
+        finally:
+            os.close(opened)
 
-    def _import_dir(self, path: Path, name: str | None, keep_setuid: bool,
+    def _import_dir(self, opened: int, path: Path, name: str | None, keep_setuid: bool,
                     progress: Progress) -> Image:
-        source = DirSource(path)
+        source = DirSource(opened, path)
         kind = formats.detect(source)
         if kind != "rootfs":
             return self._import_layout(source, kind, path, name, keep_setuid, progress)
         tar = self.tmp / f"rootfs-{uuid.uuid4().hex}.tar"
         progress.message(f"packing {path}")
-        pack_directory(path, tar)
+        pack_tree(opened, tar)
         return self._import_rootfs_tar(tar, name or _stem(path), f"directory {path}",
                                        keep_setuid, progress, ImageConfig(env=DEFAULT_ENV,
                                                                           cmd=("sh",)))
 
-    def _import_file(self, path: Path, name: str | None, keep_setuid: bool,
+    def _import_file(self, opened: int, path: Path, name: str | None, keep_setuid: bool,
                      progress: Progress) -> Image:
-        tar = self._uncompressed(path, progress)
+        # Read through our own descriptor's /proc entry: each open there is the file we
+        # resolved, whatever becomes of `path` meanwhile.
+        held = Path(f"/proc/self/fd/{opened}")
+        tar = self._uncompressed(held, path, progress)
         source = TarSource(tar, self.limits)
         try:
             kind = formats.detect(source)
@@ -154,13 +166,13 @@ class ImageStore:
         return self._import_rootfs_tar(tar, name or _stem(path), f"archive {path}", keep_setuid,
                                        progress, ImageConfig(env=DEFAULT_ENV, cmd=("sh",)))
 
-    def _uncompressed(self, path: Path, progress: Progress) -> Path:
+    def _uncompressed(self, path: Path, shown: Path, progress: Progress) -> Path:
         """Archives are read in place; a compressed one is first expanded into tmp."""
         with path.open("rb") as handle:
             head = handle.read(4)
         if compression_of(head) == "none":
             return path
-        progress.message(f"decompressing {path.name}")
+        progress.message(f"decompressing {shown.name}")
         target = self.tmp / f"archive-{uuid.uuid4().hex}.tar"
         self.tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
         limit = self.limits.max_layer_bytes * 4
@@ -170,7 +182,7 @@ class ImageStore:
             try:
                 shutil.copyfileobj(reader, out, 1 << 20)
             except (OSError, EOFError) as exc:
-                raise ImageError(f"{path} is corrupt: {exc}") from exc
+                raise ImageError(f"{shown} is corrupt: {exc}") from exc
         return target
 
     def _import_layout(self, source: Source, kind: str, origin: Path, name: str | None,
@@ -222,7 +234,7 @@ class ImageStore:
                            packages: tuple[Package, ...], progress: Progress) -> Image:
         tar = self.tmp / f"rootfs-{uuid.uuid4().hex}.tar"
         progress.message(f"packing {name}")
-        pack_directory(rootfs, tar)
+        pack_path(rootfs, tar)
         return self._import_rootfs_tar(tar, name, source, False, progress, config, packages)
 
     def build_base(self, name: str = base.DEFAULT_NAME,
@@ -306,10 +318,3 @@ def _notes(stripped: tuple[str, ...], skipped: tuple[str, ...]) -> list[str]:
     notes += [f"skipped /{p}" for p in skipped]
     return notes
 
-
-def pack_directory(source: Path, target: Path) -> None:
-    """Tar a directory without following links; the unpacker then judges it like any archive."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as archive:
-        for entry in sorted(source.iterdir()):
-            archive.add(entry, arcname=entry.name, recursive=True)

@@ -72,26 +72,25 @@ def list_images(daemon: DaemonDep) -> list[dict[str, Any]]:
             for image, users in daemon.engine.list_images()]
 
 
-def _readable_by(peer: dict[str, Any] | None, path: FsPath, allowed: tuple[FsPath, ...]) -> None:
-    """Root on the unix socket could read the file anyway; a TLS client must not use the
-    daemon to read host files, so its imports come only from the allowlisted directories."""
+def readable_bases(peer: dict[str, Any] | None, path: FsPath,
+                   allowed: tuple[FsPath, ...]) -> tuple[FsPath, ...]:
+    """Where an import may read from. Root on the unix socket could read the file anyway;
+    a TLS client must not use the daemon to read host files, so its imports come only from
+    the allowlisted directories. The engine resolves the path below these, once."""
     if not path.is_absolute():
         raise InvalidSpec(f"image path {path} must be absolute")
     if peer and peer.get("transport") == "unix":
-        return
-    resolved = path.resolve()
-    if not any(resolved.is_relative_to(base) for base in allowed):
-        raise InvalidSpec(f"image path {path} is outside the allowed directories "
-                          f"({', '.join(map(str, allowed))})")
+        return (FsPath("/"),)
+    return allowed
 
 
 @router.post("/import")
 def import_image(request: ImportRequest, daemon: DaemonDep, http: Request) -> StreamingResponse:
     """Progress as JSON lines; the last line is `done` with the image, or `error`."""
     path = FsPath(request.path)
-    _readable_by(http.scope.get(PEER_KEY), path, daemon.engine.config.bind_allowlist)
+    within = readable_bases(http.scope.get(PEER_KEY), path, daemon.engine.config.bind_allowlist)
     return _streamed(lambda progress: daemon.engine.import_image(
-        path, request.name, request.keep_setuid, progress))
+        path, request.name, request.keep_setuid, progress, within))
 
 
 @router.post("/build-base")
