@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from stockade.engine import Engine
+from tests.daemonkit import Daemon
 from tests.integration.helpers import run
 
 pytestmark = pytest.mark.integration
@@ -35,3 +36,11 @@ def test_a_setuid_file_planted_in_a_container_raises_nobody_on_the_host(engine: 
         assert done.stdout.strip() == str(os.geteuid())
     finally:
         engine.destroy(result.info.handle)
+
+
+def test_info_shows_the_runc_minimum_and_this_hosts_standing(daemon: Daemon) -> None:
+    data = json.loads(daemon.cli("info", "--json").stdout)
+    assert data["runc_minimum"]["available"]  # this daemon started, so its runc passed
+    assert "1.1.12" in data["runc_minimum"]["detail"]
+    text = daemon.cli("info", "--no-trunc").stdout
+    assert "runc minimum" in text and "CVE-2024-21626" in text

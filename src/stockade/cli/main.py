@@ -281,6 +281,9 @@ def info(ctx: typer.Context, json_: JsonFlag = False, no_trunc: render.NoTrunc =
         rows.append((key, "yes" if host[key]["available"] else "no", host[key]["detail"]))
     rows.append(("cgroups", f"v{host['cgroup_version']}", ", ".join(host["cgroup_controllers"])))
     rows.append(("runc version", "", str(host["runc_version"])))
+    if "runc_minimum" in data:  # older daemons do not say
+        fix = data["runc_minimum"]
+        rows.append(("runc minimum", "yes" if fix["available"] else "no", fix["detail"]))
     rows.append(("MAC layer", data["mac"], _mac_reason(data["mac"], host)))
     if "landlock_events" in data:  # a daemon's answer: whether denials become events
         landlock = data["landlock_events"]

@@ -19,7 +19,7 @@ from stockade.engine.netops import NetworkOps
 from stockade.engine.phases import PhaseLog
 from stockade.engine.reach import check_reachable
 from stockade.engine.state import DEFAULT_TARGET, LOCAL_OWNER, Event, Record, StateStore
-from stockade.errors import Conflict, InvalidSpec, NotFound
+from stockade.errors import Conflict, HostUnsupported, InvalidSpec, NotFound
 from stockade.host import HostFeatures
 from stockade.images import commands, users
 from stockade.images.progress import Progress
@@ -27,6 +27,7 @@ from stockade.images.store import GcReport
 from stockade.linux import private
 from stockade.network import netlog
 from stockade.policy import landlock
+from stockade.policy import runtime as runtime_policy
 from stockade.policy.exec import exec_process
 from stockade.runtime import apparmor, cgroups, exitstatus
 from stockade.runtime.exitstatus import ExitStatus
@@ -72,6 +73,10 @@ class Engine:
     def __init__(self, config: EngineConfig, host: HostFeatures) -> None:
         self.config = config
         self.host = host
+        # before anything is made: a runc without the CVE-2024-21626 fix is refused by name
+        runc_fix = runtime_policy.runc_minimum(host)
+        if not runc_fix.available:
+            raise HostUnsupported(runc_fix.detail)
         self.layout = Layout(config.root)
         # container root is host id_base (uid and gid): it must reach every rootfs
         check_reachable(config.root, config.id_base, config.id_base)
@@ -524,6 +529,7 @@ class Engine:
     def info(self) -> dict[str, Any]:
         """Host features plus what the engine chose from them."""
         return {"host": self.host.model_dump(mode="json"), "mac": self.host.mac,
+                "runc_minimum": runtime_policy.runc_minimum(self.host).model_dump(),
                 "root": str(self.config.root), "id_base": self.config.id_base,
                 "quota": self.volumes.describe()}
 

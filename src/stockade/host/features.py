@@ -6,6 +6,9 @@ from pydantic import BaseModel, ConfigDict
 
 # Landlock's TCP bind and connect rules arrived with ABI 4 (Linux 6.7).
 LANDLOCK_NETWORK_ABI = 4
+# The runc fix a host must carry (policy/runtime.py); the probe looks for it in the package's
+# changelog, since distributions backport it without a new upstream version.
+RUNC_REQUIRED_FIX = "CVE-2024-21626"
 
 
 class Mechanism(BaseModel):
@@ -37,6 +40,8 @@ class HostFeatures(BaseModel):
     runc: Mechanism
     runc_version: str | None
     nofile_hard: int
+    runc_package: str | None = None  # "runc 1.1.5+ds1-1+deb12u1" when dpkg owns the binary
+    runc_backports: tuple[str, ...] = ()  # required fixes its package changelog names
 
     def has_controller(self, name: str) -> bool:
         return name in self.cgroup_controllers

@@ -1,6 +1,7 @@
 """Probe the running kernel for the facilities stockade builds on."""
 
 import ctypes
+import gzip
 import os
 import platform
 import re
@@ -9,7 +10,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from stockade.host.features import LANDLOCK_NETWORK_ABI, HostFeatures, Mechanism
+from stockade.host.features import (
+    LANDLOCK_NETWORK_ABI,
+    RUNC_REQUIRED_FIX,
+    HostFeatures,
+    Mechanism,
+)
 
 _SYS_LANDLOCK_CREATE_RULESET = {"x86_64": 444, "aarch64": 444}
 _LANDLOCK_CREATE_RULESET_VERSION = 1
@@ -88,6 +94,30 @@ def probe_runc() -> tuple[Mechanism, str | None]:
     return Mechanism(available=out.returncode == 0, detail=path), version
 
 
+def probe_runc_package(binary: str) -> tuple[str | None, tuple[str, ...]]:
+    """The dpkg package that owns `binary` ("runc 1.1.5+ds1-1+deb12u1") and whether its
+    changelog names the fix Stockade requires; (None, ()) where dpkg does not know it."""
+    dpkg = shutil.which("dpkg-query")
+    if dpkg is None:
+        return None, ()
+    owner = subprocess.run([dpkg, "-S", os.path.realpath(binary)], capture_output=True,
+                           text=True, check=False)
+    name = owner.stdout.partition(":")[0].strip()
+    if owner.returncode != 0 or not re.fullmatch(r"[a-z0-9][a-z0-9+.-]*", name):
+        return None, ()
+    shown = subprocess.run([dpkg, "-W", "-f", "${Version}", name], capture_output=True,
+                           text=True, check=False)
+    if shown.returncode != 0 or not shown.stdout.strip():
+        return None, ()
+    try:
+        with gzip.open(f"/usr/share/doc/{name}/changelog.Debian.gz", "rt",
+                       errors="replace") as changelog:
+            named = RUNC_REQUIRED_FIX in changelog.read()
+    except OSError:
+        named = False
+    return f"{name} {shown.stdout.strip()}", (RUNC_REQUIRED_FIX,) if named else ()
+
+
 def landlock_detail(abi: int) -> str:
     if abi == 0:
         return "landlock_create_ruleset unavailable"
@@ -101,6 +131,8 @@ def probe() -> HostFeatures:
     """Read every feature once; callers keep the value."""
     version, controllers = probe_cgroups()
     runc, runc_version = probe_runc()
+    runc_package, runc_backports = (probe_runc_package(runc.detail) if runc.available
+                                    else (None, ()))
     abi = probe_landlock_abi()
     landlock = Mechanism(available=abi > 0, detail=landlock_detail(abi))
     return HostFeatures(
@@ -118,5 +150,7 @@ def probe() -> HostFeatures:
         overlayfs=probe_overlayfs(),
         runc=runc,
         runc_version=runc_version,
+        runc_package=runc_package,
+        runc_backports=runc_backports,
         nofile_hard=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
     )
