@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from stockade.oci.harden import (
     ANNOTATION,
     BundleFacts,
+    HostBind,
     JoinedUserns,
     Refused,
     harden,
@@ -121,7 +122,7 @@ def test_stricter_bundle_settings_are_kept() -> None:
     result = harden(config, OciPolicy(), ROOT_OWNED)
     linux = result.config["linux"]
     assert held(result.config) == {"CAP_KILL"}
-    assert linux["resources"]["memory"] == {"limit": 64 << 20}
+    assert linux["resources"]["memory"] == {"limit": 64 << 20, "swap": 64 << 20}
     assert linux["resources"]["pids"] == {"limit": 50}
     rules = {(r.get("major"), r.get("minor")): r["access"] for r in linux["resources"]["devices"]
              if r["allow"]}
@@ -265,6 +266,14 @@ def bundles(draw: st.DrawFn) -> dict[str, Any]:
     memory = draw(st.one_of(st.none(), st.integers(min_value=-1, max_value=1 << 33)))
     if memory is not None:
         config["linux"]["resources"]["memory"] = {"limit": memory}
+        swap = draw(st.one_of(st.none(), st.sampled_from([-1, 0]), st.integers(
+            min_value=max(memory, 1), max_value=1 << 34)))
+        if swap is not None:
+            config["linux"]["resources"]["memory"]["swap"] = swap
+    config["mounts"] += [{"destination": f"/b{n}", "type": "bind", "source": f"/srv/{n}",
+                          "options": options} for n, options in enumerate(draw(st.lists(
+                              st.lists(st.sampled_from(["rbind", "suid", "dev", "ro",
+                                                        "nosuid"]), max_size=4), max_size=2)))]
     choice = draw(_seccomp)
     profiles = {"ours": build_seccomp(DEFAULT_BOUNDING),
                 "podman": bundle("podman-default")["linux"]["seccomp"],
@@ -294,6 +303,11 @@ def test_every_bundle_ends_at_least_as_strict_as_the_policy(config: dict[str, An
     given_limit = (config["linux"]["resources"].get("memory") or {}).get("limit")
     assert limit == (given_limit if isinstance(given_limit, int) and given_limit > 0
                      else 256 << 20)
+    assert out["linux"]["resources"]["memory"]["swap"] == limit
+    for mount in out["mounts"]:
+        if mount["type"] == "bind":
+            assert {"nosuid", "nodev"} <= set(mount["options"])
+            assert not {"suid", "dev"} & set(mount["options"])
     assert result.exceptions == []
 
 
@@ -304,3 +318,199 @@ def test_hardening_twice_changes_nothing_more(config: dict[str, Any]) -> None:
     twice = harden(once.config, OciPolicy(), ROOT_OWNED)
     assert twice.config == once.config
     assert twice.changes == []
+
+
+# --- binds, hooks, LSM labels, swap, joined user namespaces (issue 16) --------------------
+
+
+def with_bind(source: str, target: str = "/data", options: list[str] | None = None,
+              config: dict[str, Any] | None = None) -> dict[str, Any]:
+    config = config or bundle()
+    config["mounts"].append({"destination": target, "type": "bind", "source": source,
+                             "options": options if options is not None else ["rbind", "rw"]})
+    return config
+
+
+def binds_of(config: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in config["mounts"] if m["type"] == "bind" or "rbind" in m["options"]]
+
+
+def test_every_bind_is_nosuid_nodev() -> None:
+    config = with_bind("/srv/data", options=["rbind", "suid", "dev", "rw"],
+                       config=bundle("podman-default"))
+    result = harden(config, OciPolicy(), ROOT_OWNED)
+    binds = binds_of(result.config)
+    assert len(binds) == 5
+    for mount in binds:
+        assert {"nosuid", "nodev"} <= set(mount["options"]), mount
+        assert not {"suid", "dev"} & set(mount["options"]), mount
+    data = next(m for m in binds if m["destination"] == "/data")
+    assert data["options"] == ["rbind", "rw", "nosuid", "nodev"]
+    assert any(c.startswith("binds made nosuid,nodev: ") and "/data" in c
+               for c in result.changes)
+    assert result.exceptions == []
+
+
+@pytest.mark.parametrize("source", ["/", "/etc", "/etc/ssh", "/proc/1/root", "/sys/fs/cgroup",
+                                    "/dev", "/root", "/boot", "/var", "/var/lib/kubelet",
+                                    "/var/lib/kubelet/pods/p1/volumes", "/run",
+                                    "/run/containerd/containerd.sock", "/var/run/docker.sock",
+                                    "/srv/../etc"])
+def test_sensitive_binds_are_refused(source: str) -> None:
+    with pytest.raises(Refused, match=r"bind of host path .* is refused: it "):
+        harden(with_bind(source), OciPolicy(), ROOT_OWNED)
+
+
+def test_bind_sources_are_judged_as_the_host_resolves_them() -> None:
+    facts = BundleFacts("c1", 0, 0, binds={"/srv/link": HostBind("/etc"),
+                                           "/run/agent": HostBind("/run/agent", True),
+                                           "rel": HostBind("/srv/bundle/rel")})
+    with pytest.raises(Refused, match=r"/srv/link \(= /etc\)"):
+        harden(with_bind("/srv/link"), OciPolicy(), facts)
+    with pytest.raises(Refused, match="runtime socket"):
+        harden(with_bind("/run/agent"), OciPolicy(), facts)
+    harden(with_bind("rel"), OciPolicy(), facts)  # resolved inside the bundle: fine
+    with pytest.raises(Refused, match="cannot resolve the bind source 'other'"):
+        harden(with_bind("other"), OciPolicy(), facts)
+
+
+def test_an_exception_names_the_sensitive_paths_it_allows() -> None:
+    allowance = Allowance(name="sshd-conf", ids=["c1"], host_paths=["/etc/ssh/"])
+    policy = OciPolicy(exceptions=(allowance,))
+    result = harden(with_bind("/etc/ssh/sshd_config", "/cfg"), policy, ROOT_OWNED)
+    assert result.exceptions == ["sshd-conf: binds host path /etc/ssh/sshd_config at /cfg "
+                                 "(it is under /etc)"]
+    cfg = next(m for m in result.config["mounts"] if m["destination"] == "/cfg")
+    assert {"nosuid", "nodev"} <= set(cfg["options"])  # an exception keeps the path only
+    with pytest.raises(Refused, match="it is /etc"):
+        harden(with_bind("/etc"), policy, ROOT_OWNED)  # the parent is not named
+    with pytest.raises(Refused):
+        harden(with_bind("/etc/ssh"), policy, BundleFacts("c2", 0, 0))  # another workload
+
+
+def test_a_pod_may_bind_its_own_kubelet_directory() -> None:
+    own = "/var/lib/kubelet/pods/uid-1/containers/app/0a1b"
+    config = with_bind(own, "/dev/termination-log")
+    config["annotations"] = {"io.kubernetes.cri.sandbox-uid": "uid-1"}
+    assert harden(config, OciPolicy(), ROOT_OWNED).exceptions == []
+    config["annotations"] = {"io.kubernetes.cri.sandbox-uid": "uid-2"}
+    with pytest.raises(Refused, match="under /var/lib/kubelet"):
+        harden(config, OciPolicy(), ROOT_OWNED)
+
+
+@pytest.mark.parametrize("kind", ["prestart", "createRuntime", "createContainer",
+                                  "startContainer", "poststart", "poststop"])
+def test_hooks_are_refused_unless_their_kind_is_excepted(kind: str) -> None:
+    config = bundle()
+    config["hooks"] = {kind: [{"path": "/usr/bin/hook", "args": ["hook"]}]}
+    with pytest.raises(Refused, match=f"{kind} hooks \\(/usr/bin/hook\\) are refused"):
+        harden(config, OciPolicy(), ROOT_OWNED)
+    other = "poststop" if kind != "poststop" else "prestart"
+    with pytest.raises(Refused):
+        harden(config, OciPolicy(exceptions=(Allowance(name="h", ids=["c1"],
+                                                       hooks=[other]),)), ROOT_OWNED)
+    allowed = OciPolicy(exceptions=(Allowance(name="gpu", ids=["c1"], hooks=[kind]),))
+    result = harden(config, allowed, ROOT_OWNED)
+    assert result.config["hooks"] == config["hooks"]
+    assert result.exceptions == [f"gpu: runs its {kind} hooks: /usr/bin/hook"]
+    config["hooks"] = {kind: []}
+    assert harden(config, OciPolicy(), ROOT_OWNED).exceptions == []
+
+
+APPARMOR = BundleFacts("c1", 0, 0, apparmor=True, apparmor_profiles=frozenset(
+    {"stockade-default", "docker-default"}))
+
+
+@pytest.mark.parametrize("profile", [None, "", "unconfined"])
+def test_unconfined_apparmor_becomes_ours_where_apparmor_is_enforced(profile: str | None) -> None:
+    config = bundle()
+    if profile is not None:
+        config["process"]["apparmorProfile"] = profile
+    result = harden(config, OciPolicy(), APPARMOR)
+    assert result.config["process"]["apparmorProfile"] == "stockade-default"
+    assert f"AppArmor profile stockade-default instead of {profile or 'none'}" in result.changes
+    # Without AppArmor in the kernel there is nothing to name: the bundle is left alone.
+    plain = harden(config, OciPolicy(), ROOT_OWNED).config["process"]
+    assert plain.get("apparmorProfile") == profile
+    keep = OciPolicy(exceptions=(Allowance(name="dbg", ids=["c1"], keep_apparmor=True),))
+    kept = harden(config, keep, APPARMOR)
+    assert kept.config["process"].get("apparmorProfile") == profile
+    assert kept.exceptions == [f"dbg: keeps AppArmor profile {profile or 'none'}"]
+    unloaded = BundleFacts("c1", 0, 0, apparmor=True)
+    with pytest.raises(Refused, match="stockade-default profile is not loaded"):
+        harden(config, OciPolicy(), unloaded)
+
+
+def test_a_named_apparmor_profile_is_kept() -> None:
+    config = bundle()
+    config["process"]["apparmorProfile"] = "docker-default"
+    result = harden(config, OciPolicy(), APPARMOR)
+    assert result.config["process"]["apparmorProfile"] == "docker-default"
+
+
+def test_selinux_labels_are_dropped_unless_excepted() -> None:
+    config = bundle()
+    config["process"]["selinuxLabel"] = "system_u:system_r:spc_t:s0"
+    config["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0"
+    result = harden(config, OciPolicy(), ROOT_OWNED)
+    assert "selinuxLabel" not in result.config["process"]
+    assert "mountLabel" not in result.config["linux"]
+    assert any(c.startswith("SELinux labels dropped: selinuxLabel system_u:system_r:spc_t:s0")
+               for c in result.changes)
+    keep = OciPolicy(exceptions=(Allowance(name="se", ids=["c1"], keep_selinux=True),))
+    kept = harden(config, keep, ROOT_OWNED)
+    assert kept.config["process"]["selinuxLabel"] == "system_u:system_r:spc_t:s0"
+    assert kept.exceptions == ["se: keeps SELinux labels: selinuxLabel system_u:system_r:"
+                               "spc_t:s0, mountLabel system_u:object_r:container_file_t:s0"]
+
+
+@pytest.mark.parametrize("swap, pinned", [(-1, 64 << 20), (None, 64 << 20), (0, 64 << 20),
+                                          (128 << 20, 64 << 20), (64 << 20, 64 << 20)])
+def test_swap_is_pinned_to_the_memory_limit(swap: int | None, pinned: int) -> None:
+    config = bundle()
+    config["linux"]["resources"]["memory"] = {"limit": 64 << 20}
+    if swap is not None:
+        config["linux"]["resources"]["memory"]["swap"] = swap
+    result = harden(config, OciPolicy(), ROOT_OWNED)
+    assert result.config["linux"]["resources"]["memory"] == {"limit": 64 << 20, "swap": pinned}
+    assert (f"swap pinned to the memory limit (was {swap})" in result.changes) == (
+        swap != pinned)
+
+
+def joining(path: str = "/run/userns/pod") -> dict[str, Any]:
+    config = bundle()
+    config["linux"]["namespaces"].append({"type": "user", "path": path})
+    return config
+
+
+def test_a_joined_user_namespace_is_checked_by_its_real_mapping() -> None:
+    good = JoinedUserns("/run/userns/pod", ((0, 3_000_000, 65536),), ((0, 3_000_000, 65536),))
+    result = harden(joining(), OciPolicy(), BundleFacts("c1", 0, 0, joined_userns=good))
+    assert result.userns is None and result.exceptions == []
+    to_root = JoinedUserns("/run/userns/pod", ((0, 0, 65536),), ((0, 3_000_000, 65536),))
+    with pytest.raises(Refused, match="maps root inside to host root"):
+        harden(joining(), OciPolicy(), BundleFacts("c1", 0, 0, joined_userns=to_root))
+    low = JoinedUserns("/run/userns/pod", ((0, 3_000_000, 65536),), ((0, 1000, 1),))
+    with pytest.raises(Refused, match="gids to host id 1000, below the policy's minimum"):
+        harden(joining(), OciPolicy(), BundleFacts("c1", 0, 0, joined_userns=low))
+    high = OciPolicy(max_host_id=3_000_000 + 65534)
+    with pytest.raises(Refused, match="up to host id 3065535, above the policy's maximum"):
+        harden(joining(), high, BundleFacts("c1", 0, 0, joined_userns=good))
+    with pytest.raises(Refused, match="cannot read the id mapping"):
+        harden(joining(), OciPolicy(), ROOT_OWNED)
+    other = JoinedUserns("/proc/9/ns/user", good.uid_map, good.gid_map)
+    with pytest.raises(Refused, match="cannot read the id mapping"):
+        harden(joining(), OciPolicy(), BundleFacts("c1", 0, 0, joined_userns=other))
+    excepted = OciPolicy(exceptions=(Allowance(name="host", ids=["c1"], no_userns=True),))
+    result = harden(joining(), excepted, BundleFacts("c1", 0, 0, joined_userns=to_root))
+    assert result.exceptions == ["host: the joined user namespace /run/userns/pod maps root "
+                                 "inside to host root (uid 0 to host id 0)"]
+
+
+def test_a_bundle_mapping_beyond_the_host_range_is_refused() -> None:
+    config = bundle()
+    config["linux"]["namespaces"].append({"type": "user"})
+    config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100_000, "size": 65536}]
+    config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100_000, "size": 65536}]
+    with pytest.raises(Refused, match="above the policy's maximum 150000"):
+        harden(config, OciPolicy(max_host_id=150_000), ROOT_OWNED)

@@ -49,6 +49,9 @@ def test_example_file(tmp_path: Path) -> None:
     ('memory = "lots"\n', "malformed size"),
     ('privileged = "sometimes"\n', "privileged"),
     ('surprise = 1\n', "surprise"),
+    ('[[exception]]\nname = "h"\nids = ["a"]\nhooks = ["preStart"]\n', "hooks"),
+    ('[[exception]]\nname = "p"\nids = ["a"]\nhost_paths = ["etc"]\n', "not absolute"),
+    ('min_host_id = 100000\nmax_host_id = 99999\n', "below min_host_id"),
     ('memory = \n', "invalid policy file"),
 ])
 def test_bad_files_are_refused_with_the_reason(tmp_path: Path, text: str, complaint: str) -> None:
@@ -56,3 +59,19 @@ def test_bad_files_are_refused_with_the_reason(tmp_path: Path, text: str, compla
     path.write_text(text)
     with pytest.raises(InvalidSpec, match=complaint):
         load_policy(path)
+
+
+def test_exceptions_for_host_paths_hooks_and_labels(tmp_path: Path) -> None:
+    path = tmp_path / "oci-policy.toml"
+    path.write_text('max_host_id = 3000000\n[[exception]]\nname = "gpu"\nids = ["gpu-*"]\n'
+                    'host_paths = ["/dev/nvidia0", "/etc/../etc/ssh/"]\n'
+                    'hooks = ["createRuntime", "poststop"]\n'
+                    'keep_apparmor = true\nkeep_selinux = true\n')
+    policy = load_policy(path)
+    assert policy.max_host_id == 3_000_000
+    (allowance,) = policy.exceptions
+    assert allowance.host_paths == ("/dev/nvidia0", "/etc/ssh")
+    assert allowance.hooks == ("createRuntime", "poststop")
+    assert allowance.keep_apparmor and allowance.keep_selinux
+    defaults = OciPolicy()
+    assert defaults.max_host_id == (1 << 32) - 2

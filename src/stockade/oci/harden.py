@@ -12,7 +12,8 @@ from typing import Any
 from stockade.errors import StockadeError
 from stockade.oci.policyfile import ID_RANGE, Allowance, OciPolicy
 from stockade.oci.seccompcheck import at_least_as_strict
-from stockade.policy import capabilities, devices, paths
+from stockade.policy import capabilities, devices, hostpaths, paths
+from stockade.policy.compile import APPARMOR_PROFILE
 from stockade.policy.seccomp import build_seccomp
 
 ANNOTATION = "org.stockade.oci.policy"
@@ -20,6 +21,10 @@ _CAP_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 # Namespaces a container must not share with the host (user is handled on its own).
 _NAMESPACES = ("pid", "ipc", "uts", "mount", "cgroup", "network")
 _KERNEL_FS = frozenset({"sysfs", "cgroup", "cgroup2"})
+# CRI sets this on every container of a pod; kubelet's directory for that pod is its own.
+POD_UID_ANNOTATION = "io.kubernetes.cri.sandbox-uid"
+# Profiles that confine nothing: replaced by ours where AppArmor is enforced.
+_NO_APPARMOR = (None, "", "unconfined")
 # runc 1.1 appends these to every device cgroup, whatever the bundle says, so a bundle
 # that only denies everything still reaches them (and mknod of any node, which the
 # dropped CAP_MKNOD and the user namespace refuse anyway).
@@ -44,6 +49,14 @@ class JoinedUserns:
 
 
 @dataclass(frozen=True)
+class HostBind:
+    """A bind's source as the host resolves it (symlinks followed, as runc does)."""
+
+    resolved: str
+    holds_socket: bool = False  # a unix socket, or a directory holding one
+
+
+@dataclass(frozen=True)
 class BundleFacts:
     """What the caller read from the host about this bundle."""
 
@@ -54,6 +67,13 @@ class BundleFacts:
     host_joined: frozenset[str] = frozenset()
     # The user namespace of the process whose namespaces the bundle joins (a pod's).
     sandbox_userns: JoinedUserns | None = None
+    # The user namespace the bundle itself joins by path, with its mapping as the host
+    # sees it (None when there is none or it could not be read).
+    joined_userns: JoinedUserns | None = None
+    # Each bind mount's source, as written in the bundle, to what the host resolves.
+    binds: dict[str, HostBind] = field(default_factory=dict)
+    apparmor: bool = False  # the kernel enforces AppArmor
+    apparmor_profiles: frozenset[str] = frozenset()  # profiles loaded in the kernel
 
 
 @dataclass(frozen=True)
@@ -108,6 +128,9 @@ def harden(config: dict[str, Any], policy: OciPolicy, facts: BundleFacts) -> Har
         run.excepted("privileged: the bundle is left exactly as it is")
         return run.result
     _refuse_privileged(run)
+    _hooks(run)
+    _binds(run)
+    _lsm_labels(run)
     _namespaces(run)
     run.result.userns = _user_namespace(run)
     _capabilities(run)
@@ -154,6 +177,87 @@ def _refuse_privileged(run: _Run) -> None:
                       f"({', '.join(reasons)}) and the policy refuses it")
 
 
+# --- hooks, binds and LSM labels --------------------------------------------------------
+
+
+def _hooks(run: _Run) -> None:
+    """Hooks are programs the runtime runs as host root; only a named workload keeps them."""
+    hooks = run.result.config.get("hooks") or {}
+    for kind in sorted(hooks):
+        entries = hooks[kind] or []
+        if not entries:
+            continue
+        programs = ", ".join(str(entry.get("path")) for entry in entries)
+        if run.allowance is not None and kind in run.allowance.hooks:
+            run.excepted(f"runs its {kind} hooks: {programs}")
+            continue
+        raise Refused(f"the bundle's {kind} hooks ({programs}) are refused: they run with "
+                      "the runtime's privileges; a policy exception must name the hook kind")
+
+
+def _is_bind(mount: dict[str, Any]) -> bool:
+    return mount.get("type") == "bind" or bool({"bind", "rbind"} & set(mount.get("options")
+                                                                        or []))
+
+
+def _binds(run: _Run) -> None:
+    """Sensitive host paths only where an exception names them; every bind nosuid,nodev."""
+    pod_uid = (run.result.config.get("annotations") or {}).get(POD_UID_ANNOTATION)
+    loosened = []
+    for mount in run.result.config.get("mounts") or []:
+        if not _is_bind(mount):
+            continue
+        source, target = str(mount.get("source") or ""), mount.get("destination")
+        host = run.facts.binds.get(source)
+        if host is None:
+            if not source.startswith("/"):
+                raise Refused(f"cannot resolve the bind source {source!r} for {target}")
+            host = HostBind(hostpaths.normalise(source))
+        reason = hostpaths.sensitive_reason(host.resolved, host.holds_socket, pod_uid)
+        if reason is not None:
+            shown = source if host.resolved == source else f"{source} (= {host.resolved})"
+            allowed = run.allowance.host_paths if run.allowance is not None else ()
+            if hostpaths.excepted(host.resolved, allowed) is None:
+                raise Refused(f"the bind of host path {shown} at {target} is refused: "
+                              f"{reason}; a policy exception must name it in host_paths")
+            run.excepted(f"binds host path {shown} at {target} ({reason})")
+        options = list(mount.get("options") or [])
+        forced = hostpaths.forced_bind_options(options)
+        if forced != options:
+            mount["options"] = forced
+            loosened.append(str(target))
+    if loosened:
+        run.change(f"binds made nosuid,nodev: {', '.join(loosened)}")
+
+
+def _lsm_labels(run: _Run) -> None:
+    """An unconfined AppArmor profile becomes ours where AppArmor is enforced; SELinux
+    labels, which Stockade does not manage, are dropped."""
+    profile = run.process.get("apparmorProfile")
+    keep = run.allowance is not None and run.allowance.keep_apparmor
+    if run.facts.apparmor and profile in _NO_APPARMOR:
+        if keep:
+            run.excepted(f"keeps AppArmor profile {profile or 'none'}")
+        elif APPARMOR_PROFILE not in run.facts.apparmor_profiles:
+            raise Refused(f"AppArmor is enforced but the {APPARMOR_PROFILE} profile is not "
+                          "loaded: start the stockade daemon once, or load it with "
+                          "apparmor_parser -r")
+        else:
+            run.process["apparmorProfile"] = APPARMOR_PROFILE
+            run.change(f"AppArmor profile {APPARMOR_PROFILE} instead of {profile or 'none'}")
+    labels = [(holder, key) for holder, key in ((run.process, "selinuxLabel"),
+                                                 (run.linux, "mountLabel")) if holder.get(key)]
+    if not labels:
+        return
+    named = ", ".join(f"{key} {holder[key]}" for holder, key in labels)
+    if run.allowance is not None and run.allowance.keep_selinux:
+        run.excepted(f"keeps SELinux labels: {named}")
+        return
+    for holder, key in labels:
+        del holder[key]
+    run.change(f"SELinux labels dropped: {named}")
+
+
 # --- namespaces -------------------------------------------------------------------------
 
 
@@ -183,11 +287,6 @@ def _as_json(mapping: tuple[tuple[int, int, int], ...]) -> list[dict[str, int]]:
     return [{"containerID": c, "hostID": h, "size": s} for c, h, s in mapping]
 
 
-def _lowest_host_id(*mappings: tuple[tuple[int, int, int], ...]) -> int | None:
-    hosts = [host for mapping in mappings for _, host, _ in mapping]
-    return min(hosts) if hosts else None
-
-
 def _user_namespace(run: _Run) -> UsernsPlan | None:
     namespaces: list[dict[str, Any]] = run.linux["namespaces"]
     entry = next((ns for ns in namespaces if ns.get("type") == "user"), None)
@@ -214,28 +313,56 @@ def _user_namespace(run: _Run) -> UsernsPlan | None:
 
 
 def _check_bundle_userns(run: _Run, entry: dict[str, Any]) -> None:
-    """The orchestrator made its own user namespace; keep it unless it maps to host root."""
-    if entry.get("path"):
+    """The orchestrator made or joined its own user namespace; keep it unless its
+    mapping reaches host root or ids outside the policy's host range."""
+    path = entry.get("path")
+    if not path:
+        _check_mapping(run, _mapping(run.linux, "uidMappings"),
+                       _mapping(run.linux, "gidMappings"), "the bundle's user namespace")
         return
-    low = _lowest_host_id(_mapping(run.linux, "uidMappings"), _mapping(run.linux, "gidMappings"))
-    if low is None:
-        raise Refused("the bundle's user namespace has no id mappings")
-    if low < run.policy.min_host_id:
-        if run.allowance is not None and run.allowance.no_userns:
-            run.excepted(f"its user namespace maps to host id {low}")
-            return
-        raise Refused(f"the bundle's user namespace maps container ids to host id {low}, "
-                      f"below the policy's minimum {run.policy.min_host_id}")
+    joined = run.facts.joined_userns
+    if joined is None or joined.path != path:
+        raise Refused(f"cannot read the id mapping of the user namespace {path} the bundle "
+                      "joins")
+    _check_mapping(run, joined.uid_map, joined.gid_map, f"the joined user namespace {path}")
+
+
+def mapping_problem(uid_map: tuple[tuple[int, int, int], ...],
+                    gid_map: tuple[tuple[int, int, int], ...], policy: OciPolicy) -> str | None:
+    """What is wrong with a user namespace's mapping under `policy`, or None."""
+    if not uid_map or not gid_map:
+        return "has no id mappings"
+    for kind, mapping in (("uid", uid_map), ("gid", gid_map)):
+        for container, host, size in mapping:
+            if container == 0 and host == 0:
+                return f"maps root inside to host root ({kind} 0 to host id 0)"
+            if host < policy.min_host_id:
+                return (f"maps container {kind}s to host id {host}, below the policy's "
+                        f"minimum {policy.min_host_id}")
+            if host + size - 1 > policy.max_host_id:
+                return (f"maps container {kind}s up to host id {host + size - 1}, above "
+                        f"the policy's maximum {policy.max_host_id}")
+    return None
+
+
+def _check_mapping(run: _Run, uid_map: tuple[tuple[int, int, int], ...],
+                   gid_map: tuple[tuple[int, int, int], ...], what: str) -> None:
+    problem = mapping_problem(uid_map, gid_map, run.policy)
+    if problem is None:
+        return
+    if run.allowance is not None and run.allowance.no_userns:
+        run.excepted(f"{what} {problem}")
+        return
+    raise Refused(f"{what} {problem}")
 
 
 def _plan_userns(run: _Run) -> UsernsPlan:
     facts, policy = run.facts, run.policy
     sandbox = facts.sandbox_userns
     if sandbox is not None:
-        low = _lowest_host_id(sandbox.uid_map, sandbox.gid_map)
-        if low is None or low < policy.min_host_id:
-            raise Refused(f"the pod's user namespace maps to host id {low}, below the "
-                          f"policy's minimum {policy.min_host_id}")
+        problem = mapping_problem(sandbox.uid_map, sandbox.gid_map, policy)
+        if problem is not None:
+            raise Refused(f"the pod's user namespace {problem}")
         shifted = _owned_by(facts, sandbox.uid_map, sandbox.gid_map)
         return UsernsPlan(sandbox.uid_map, sandbox.gid_map, shift_rootfs=not shifted)
     if facts.rootfs_uid >= policy.min_host_id and facts.rootfs_gid >= policy.min_host_id:
@@ -390,6 +517,12 @@ def _limits(run: _Run) -> None:
         memory["limit"] = run.policy.memory
         memory["swap"] = run.policy.memory  # no swap on top, as for stockade's own
         run.change(f"memory limit {run.policy.memory} bytes")
+    swap = memory.get("swap")
+    # OCI's swap is memory plus swap; -1, 0 or unset leave swap unbounded on top of the
+    # limit, and a larger value adds swap. runc itself refuses a value below the limit.
+    if not isinstance(swap, int) or swap <= 0 or swap > memory["limit"]:
+        memory["swap"] = memory["limit"]
+        run.change(f"swap pinned to the memory limit (was {swap})")
     pids = resources.setdefault("pids", {})
     if not isinstance(pids.get("limit"), int) or pids["limit"] <= 0:
         pids["limit"] = run.policy.pids

@@ -73,7 +73,8 @@ def _create(argv: list[str], command: str, options: GlobalOptions, args: Command
     config = json.loads(config_path.read_text())
     rootfs = str(bundle / (config.get("root") or {}).get("path", "rootfs"))
     try:
-        result = harden(config, policy, host_facts.gather(container_id, rootfs, config))
+        facts = host_facts.gather(container_id, rootfs, config, str(bundle))
+        result = harden(config, policy, facts)
     except Refused as err:
         with contextlib.suppress(OSError):  # the refusal itself still reaches the caller
             oplog.append_record(policy.log, {"container": container_id,

@@ -1,6 +1,7 @@
 """The node's policy file (/etc/stockade/oci-policy.toml): defaults and named exceptions."""
 
 import fnmatch
+import posixpath
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,6 +19,8 @@ DEFAULT_ID_BASE = 2_000_000
 ID_RANGE = 65536
 
 Namespace = Literal["pid", "ipc", "uts", "mount", "cgroup", "network"]
+HookKind = Literal["prestart", "createRuntime", "createContainer", "startContainer",
+                   "poststart", "poststop"]
 
 
 def _capability(text: object) -> object:
@@ -31,6 +34,15 @@ def _capability(text: object) -> object:
 
 
 Capability = Annotated[str, BeforeValidator(_capability)]
+def _host_path(text: object) -> object:
+    if not isinstance(text, str):
+        return text
+    if not text.startswith("/"):
+        raise ValueError(f"host path {text!r} is not absolute")
+    return posixpath.normpath(text).replace("//", "/")
+
+
+HostPath = Annotated[str, BeforeValidator(_host_path)]
 Size = Annotated[int, BeforeValidator(lambda v: parse_size(v) if isinstance(v, str | int) else v)]
 
 
@@ -53,6 +65,11 @@ class Allowance(_Model):
     keep_seccomp: bool = False  # the bundle's own seccomp profile, or none
     no_userns: bool = False  # no user namespace is added
     host_namespaces: tuple[Namespace, ...] = ()  # may stay shared with the host
+    # Sensitive host paths (and what is beneath them) the workload may bind.
+    host_paths: tuple[HostPath, ...] = ()
+    hooks: tuple[HookKind, ...] = ()  # OCI hook kinds the bundle may keep
+    keep_apparmor: bool = False  # the bundle's AppArmor profile, even unconfined
+    keep_selinux: bool = False  # the bundle's SELinux process and mount labels
 
     @model_validator(mode="after")
     def _must_name_a_workload(self) -> "Allowance":
@@ -76,12 +93,21 @@ class OciPolicy(_Model):
     id_base: int = Field(default=DEFAULT_ID_BASE, ge=ID_RANGE, le=(1 << 32) - ID_RANGE - 2)
     # The lowest host id a bundle's own user namespace may map container ids to.
     min_host_id: int = Field(default=ID_RANGE, ge=1)
+    # The highest host id any user namespace of a container may map to.
+    max_host_id: int = Field(default=(1 << 32) - 2, ge=1, le=(1 << 32) - 2)
     privileged: Literal["harden", "refuse"] = "harden"
     # A root-owned rootfs that cannot be shifted with an idmapped mount: refuse it, or
     # run with its files owned by `nobody` inside.
     unshifted_rootfs: Literal["refuse", "nobody"] = "refuse"
     log: str = DEFAULT_LOG
     exceptions: tuple[Allowance, ...] = Field(default=(), alias="exception")
+
+    @model_validator(mode="after")
+    def _range_is_not_empty(self) -> "OciPolicy":
+        if self.max_host_id < self.min_host_id:
+            raise ValueError(f"max_host_id {self.max_host_id} is below min_host_id "
+                             f"{self.min_host_id}")
+        return self
 
     def allowance_for(self, container_id: str, annotations: dict[str, str]) -> Allowance | None:
         """The first exception naming this container, if any."""
