@@ -3,13 +3,17 @@
 import json
 import os
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from stockade.engine import Engine
+from stockade.errors import InvalidSpec
+from stockade.runtime.runc import Stdio
 from tests.daemonkit import Daemon
-from tests.integration.helpers import run
+from tests.integration.helpers import run, spec, start_detached
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +48,32 @@ def test_info_shows_the_runc_minimum_and_this_hosts_standing(daemon: Daemon) -> 
     assert "1.1.12" in data["runc_minimum"]["detail"]
     text = daemon.cli("info", "--no-trunc").stdout
     assert "runc minimum" in text and "CVE-2024-21626" in text
+
+
+@pytest.mark.parametrize("cwd", ["/proc/self/fd/7", "/proc/self/cwd", "/dev/fd/5"])
+def test_a_working_directory_in_proc_or_dev_is_refused_before_runc(engine: Engine,
+                                                                   cwd: str) -> None:
+    request = spec(["pwd"], process={"cwd": cwd})
+    with pytest.raises(InvalidSpec) as refused:
+        engine.create(request)
+    assert "CVE-2024-21626" in str(refused.value) and "\n" not in str(refused.value)
+    assert [c.handle for c in engine.list()] == []
+
+
+def test_exec_into_a_symlink_the_container_pointed_at_proc_is_refused(engine: Engine) -> None:
+    name = start_detached(engine, ["sh", "-c", "ln -s /proc/self/fd/7 /tmp/w; exec sleep 300"])
+    time.sleep(0.5)
+    with pytest.raises(InvalidSpec, match="resolved in the image"):
+        exec_capture_in(engine, name, ["pwd"], "/tmp/w")
+    assert exec_capture_in(engine, name, ["pwd"], "/tmp")[1].strip() == "/tmp"
+
+
+def exec_capture_in(engine: Engine, name: str, args: list[str], cwd: str) -> tuple[int, str]:
+    with tempfile.TemporaryFile() as out:
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        try:
+            code = engine.exec(name, args, Stdio(stdin, out.fileno(), out.fileno()), cwd=cwd)
+        finally:
+            os.close(stdin)
+        out.seek(0)
+        return code, out.read().decode()

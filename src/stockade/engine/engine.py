@@ -196,8 +196,11 @@ class Engine:
                  attachment: network.Attachment) -> policy.BundleContext:
         uid, gid = users.resolve(rootfs, spec.process.user or image.config.user)
         args = list(image.config.entrypoint) + (spec.process.args or list(image.config.cmd))
-        cwd = spec.process.cwd or image.config.working_dir or "/"
+        cwd = commands.start_path(rootfs, spec.process.cwd or image.config.working_dir or "/",
+                                  "working directory")
         if args:
+            if args[0].startswith("/"):
+                commands.start_path(rootfs, args[0], "command")
             env = dict(e.partition("=")[::2] for e in image.config.env) | spec.process.env
             commands.require_command(rootfs, args[0], env, cwd)
         return policy.BundleContext(
@@ -456,8 +459,10 @@ class Engine:
         if not args:
             raise InvalidSpec("exec needs a command")
         base = json.loads((self.layout.bundle(handle) / "config.json").read_text())["process"]
-        ids = users.resolve(self.volumes.rootfs(self.layout.container(handle)).merged, user) \
-            if user else None
+        rootfs = self.volumes.rootfs(self.layout.container(handle)).merged
+        if cwd is not None:  # runc exec was the CVE-2024-21626 path too
+            cwd = commands.start_path(rootfs, cwd, "working directory")
+        ids = users.resolve(rootfs, user) if user else None
         process = exec_process(base, args, env or {}, tty or console_socket is not None,
                                cwd=cwd, user=ids, rlimits=rlimits, console_size=console_size)
         process_file = self.layout.container(handle) / f"exec-{os.getpid()}-{time.time_ns()}.json"
