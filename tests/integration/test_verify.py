@@ -20,7 +20,8 @@ from tests.integration.helpers import exec_capture, run, start_detached
 pytestmark = pytest.mark.integration
 STOCKADE = str(Path(sys.executable).with_name("stockade"))
 SECCOMP_ROWS = {"seccomp.mode", "seccomp.filter", "battery.06", "battery.13", "battery.14",
-                "battery.15", "battery.16", "battery.17", "battery.18", "battery.19"}
+                "battery.15", "battery.16", "battery.17", "battery.18", "battery.19",
+                "battery.28"}
 WEAKENINGS: list[tuple[dict[str, Any], set[str]]] = [
     ({"disable_seccomp": True}, SECCOMP_ROWS),
     ({"disable_userns": True}, {"namespace.user", "user.mapping", "battery.02"}),

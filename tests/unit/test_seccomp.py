@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from stockade.oci.seccompcheck import at_least_as_strict
 from stockade.policy.seccomp import (
     DOCKER_DEFAULT_DENIED_X86_64,
     EXTRA_DENIED,
@@ -166,10 +167,20 @@ def test_default_action_is_eperm() -> None:
     assert profile["defaultErrnoRet"] == 1
 
 
-def test_all_three_x86_abis_are_filtered() -> None:
-    assert build_seccomp(DEFAULT_CAPS)["architectures"] == [
-        "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32",
-    ]  # fmt: skip
+def test_only_the_x86_64_abi_is_admitted() -> None:
+    # i386 (int 0x80) and x32 are left out, so libseccomp kills their callers: through
+    # i386's socketcall the socket family filter would not hold (issue 16).
+    assert build_seccomp(DEFAULT_CAPS)["architectures"] == ["SCMP_ARCH_X86_64"]
+
+
+@pytest.mark.parametrize("arch", ["SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+def test_a_foreign_profile_admitting_another_abi_is_not_as_strict(arch: str) -> None:
+    # stockade-oci keeps a bundle's own profile only if it is at least as strict: the
+    # same rules with i386 listed reopen the socket families through socketcall.
+    ours = build_seccomp(DEFAULT_CAPS)
+    assert at_least_as_strict(dict(ours), ours)
+    assert at_least_as_strict({**ours, "architectures": []}, ours)  # native only
+    assert not at_least_as_strict({**ours, "architectures": ["SCMP_ARCH_X86_64", arch]}, ours)
 
 
 def test_clone_is_allowed_only_without_namespace_flags() -> None:

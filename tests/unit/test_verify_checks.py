@@ -32,7 +32,8 @@ from tests.unit.verify_evidence import (
 )
 
 SECCOMP_ROWS = {"seccomp.mode", "seccomp.filter", "battery.06", "battery.13", "battery.14",
-                "battery.15", "battery.16", "battery.17", "battery.18", "battery.19"}
+                "battery.15", "battery.16", "battery.17", "battery.18", "battery.19",
+                "battery.28"}
 
 
 def test_a_default_container_passes_everything_but_the_quota_it_does_not_have_yet() -> None:
@@ -57,8 +58,8 @@ def test_every_layer_and_every_battery_row_is_reported() -> None:
     assert {"user.mapping", "capabilities", "no_new_privs", "seccomp.mode", "seccomp.filter",
             "mac", "mac.network", "paths.masked", "paths.readonly", "devices", "memory", "cpu",
             "pids", "disk", "network.isolation", "network.egress", "probe"} <= ids
-    assert [r.number for r in BATTERY] == list(range(1, 28))
-    assert len(ids) == 1 + len(LAYERS) + 27
+    assert [r.number for r in BATTERY] == list(range(1, 29))
+    assert len(ids) == 1 + len(LAYERS) + 28
 
 
 def test_seccomp_off_fails_the_seccomp_rows_only() -> None:
@@ -66,6 +67,24 @@ def test_seccomp_off_fails_the_seccomp_rows_only() -> None:
     host = host_facts(facts, init_status={**host_facts(facts).init_status, "Seccomp": "0",
                                           "Seccomp_filters": "0"})
     assert failing(evidence(facts=facts, host=host)) == SECCOMP_ROWS
+
+
+def test_the_32bit_and_x32_side_doors_are_shut_by_a_kill() -> None:
+    row = by_id(evidence(), "battery.28")
+    assert row.status == Status.PASS
+    assert row.observed.count("killed by SIGSYS") == 4  # three families through int 0x80, x32
+    # the capture without seccomp: int 0x80 socketcall(AF_VSOCK) opened a socket
+    open_door = by_id(evidence("no-seccomp"), "battery.28")
+    assert open_door.status == Status.FAIL
+    assert "NOT STOPPED" in open_door.observed and "AF_VSOCK) in a child: ok" in open_door.observed
+
+
+@pytest.mark.parametrize(("code", "passes"), [(-9, False), (0, False), (errno.EAFNOSUPPORT, False),
+                                              (errno.EPERM, True), (errno.ENOSYS, True)])
+def test_only_the_filter_or_a_missing_abi_counts_as_shut(code: int, passes: bool) -> None:
+    # Another signal or a family the kernel lacks is not the filter at work.
+    ev = evidence(facts=with_attempt(probe(), "abi.x32_socket", code))
+    assert (by_id(ev, "battery.28").status == Status.PASS) is passes
 
 
 def test_the_seccomp_signature_tells_our_filter_from_the_kernel() -> None:

@@ -48,6 +48,8 @@ def test_parsing_never_raises(text: str) -> None:
 def test_errno_names() -> None:
     assert (errno_name(0), errno_name(1), errno_name(38)) == ("ok", "EPERM", "ENOSYS")
     assert errno_name(100000) == "errno 100000"
+    # the probe reports an attempt killed by signal N as -N
+    assert (errno_name(-31), errno_name(-200)) == ("killed by SIGSYS", "killed by signal 200")
 
 
 def test_capability_table_matches_the_spec_names() -> None:

@@ -15,7 +15,8 @@
  *
  *   fact     KEY  VALUE                 a scalar fact
  *   item     LIST VALUE                 one element of a list fact
- *   attempt  NAME ERRNO DETAIL          0 = the call succeeded; else the errno it got
+ *   attempt  NAME ERRNO DETAIL          0 = the call succeeded; else the errno it got,
+ *                                       or -N when the attempt was killed by signal N
  *   masked   PATH ERRNO SIZE            bytes (or directory entries) read, if readable
  *   readonly PATH RDONLY ERRNO          statvfs read-only flag; open-for-write errno
  *   device   PATH TYPE MAJOR:MINOR      a device node under /dev
@@ -43,8 +44,10 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -384,6 +387,80 @@ static void socket_attempts(void)
 		close(fd);
 }
 
+/* ---- foreign ABIs: i386 (int 0x80) and x32 ------------------------------------------- */
+
+#define I386_SOCKETCALL 102
+#define SOCKETCALL_SOCKET 1
+#define X32_SYSCALL_BIT 0x40000000L
+
+/* A 32-bit process reaches the kernel through int 0x80, where socket(2) is also the
+ * socketcall(2) multiplexer whose arguments sit in memory: a place a filter on registers
+ * cannot check the family. The argument block must lie below 4 GiB for a 32-bit pointer. */
+static long i386_socket(int family, int type)
+{
+	uint32_t *args = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (args == MAP_FAILED)
+		return -errno;
+	args[0] = (uint32_t)family;
+	args[1] = (uint32_t)type;
+	args[2] = 0;
+	long ret;
+	__asm__ volatile("int $0x80"
+			 : "=a"(ret)
+			 : "a"((long)I386_SOCKETCALL), "b"((long)SOCKETCALL_SOCKET),
+			   "c"((long)(uintptr_t)args)
+			 : "memory", "r8", "r9", "r10", "r11");
+	return ret;
+}
+
+/* x32 shares the x86_64 entry with bit 30 set in the call number. */
+static long x32_socket(int family, int type)
+{
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(SYS_socket | X32_SYSCALL_BIT), "D"((long)family), "S"((long)type),
+			   "d"(0L)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* In a child, since a filter that refuses the ABI kills the caller with SIGSYS. A socket
+ * that does open is closed with the child. The raw return is -errno or a descriptor;
+ * a killed child is reported as -N (errno set to it, so attempt() prints the signal). */
+static long foreign_abi(int x32, int family, int type)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		long r = x32 ? x32_socket(family, type) : i386_socket(family, type);
+		_exit(r < 0 && r > -256 ? (int)-r : 0);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	errno = WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
+	return errno ? -1 : 0;
+}
+
+static void abi_attempts(void)
+{
+	static const struct {
+		int family, type;
+		const char *name;
+	} families[] = {{AF_VSOCK, SOCK_STREAM, "AF_VSOCK"},
+			{AF_ALG, SOCK_SEQPACKET, "AF_ALG"},
+			{AF_PACKET, SOCK_DGRAM, "AF_PACKET"}};
+	for (unsigned i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+		attempt("abi.i386_socketcall", foreign_abi(0, families[i].family, families[i].type),
+			"int 0x80 socketcall(SYS_SOCKET, %s) in a child", families[i].name);
+	attempt("abi.x32_socket", foreign_abi(1, AF_VSOCK, SOCK_STREAM),
+		"x32 socket(AF_VSOCK) in a child");
+}
+
 /* ---- filesystem: cgroups, /proc, masks, devices ---------------------------------------- */
 
 static void cgroup_attempts(void)
@@ -671,6 +748,7 @@ int main(int argc, char **argv)
 	process_attempts();
 	kernel_attempts();
 	socket_attempts();
+	abi_attempts();
 	cgroup_attempts();
 	masked_paths();
 	readonly_paths();

@@ -48,6 +48,8 @@ def at_least_as_strict(profile: dict[str, Any] | None, ours: dict[str, Any]) -> 
         return False
     if "SECCOMP_FILTER_FLAG_SPEC_ALLOW" in (profile.get("flags") or []):
         return False  # it turns off the kernel's speculation mitigations
+    if set(profile.get("architectures") or []) - set(ours.get("architectures") or []):
+        return False  # another ABI (i386's socketcall) where the same rules let more through
     outright, filtered = _our_grants(ours)
     for rule in _allow_rules(profile):
         conditions = _conditions(rule)

@@ -2,9 +2,11 @@
 
 The result is the ``linux.seccomp`` object of an OCI runtime config (runtime-spec
 1.0.2, as runc 1.1 with libseccomp 2.5 reads it). It is an allowlist: anything not
-named below fails with EPERM. Names are resolved by libseccomp separately for each
-architecture; a name an architecture (or this libseccomp) does not know is skipped by
-runc, so one list serves x86_64, i386 and x32 alike.
+named below fails with EPERM. Only the x86_64 ABI is admitted: a call through the i386
+(int 0x80) or x32 entry points kills the caller with SIGSYS, libseccomp's action for an
+architecture the filter does not list (runc 1.1 leaves it at that default; the OCI
+profile has no field for it). Names are resolved by libseccomp separately for each
+architecture; a name it does not know for one is skipped by runc.
 
 Two runc behaviours shape how the rules are written:
 
@@ -14,7 +16,10 @@ Two runc behaviours shape how the rules are written:
 * On i386, libseccomp turns every allowed socket or SysV IPC call into a rule on the
   socketcall(2)/ipc(2) multiplexer for that sub-call as well. Argument conditions can
   not follow it there (the real arguments sit in memory), so on i386 the socket family
-  filter below only binds the direct socket(2) entry point.
+  filter below would only bind the direct socket(2) entry point: int 0x80
+  socketcall(SYS_SOCKET, AF_VSOCK) opened a socket to the hypervisor. A rule refusing
+  that sub-call does not help either: libseccomp keeps the allow it generated for the
+  same condition. Hence no i386 (nor x32) at all.
 """
 
 from collections.abc import Mapping
@@ -24,10 +29,10 @@ from typing import Final
 _EPERM: Final = 1
 _ENOSYS: Final = 38
 
-# i386 and x32 programs enter the same kernel through syscall tables of their own.
-# Listing them makes libseccomp translate every rule into those tables as well, so
-# 32-bit code meets exactly this policy instead of a bypass (or a killed process).
-ARCHITECTURES: Final[tuple[str, ...]] = ("SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32")
+# i386 and x32 programs enter the same kernel through syscall tables of their own, where
+# the family filter cannot follow socket(2) (above). Left out, they meet libseccomp's
+# bad-architecture action: the thread is killed with SIGSYS.
+ARCHITECTURES: Final[tuple[str, ...]] = ("SCMP_ARCH_X86_64",)
 
 # --- Unconditionally allowed -----------------------------------------------------------
 

@@ -4,6 +4,7 @@ from the probe's harmless tries and, for the resource rows, from the layer check
 from collections.abc import Callable
 from dataclasses import dataclass
 from errno import EACCES, EAFNOSUPPORT, ENOENT, ENOSYS, ENOTDIR, EPERM
+from signal import SIGSYS
 
 from stockade.policy.landlock import INIT_PATH
 from stockade.verify import checks
@@ -22,6 +23,9 @@ Judge = Callable[[Evidence], Verdict]
 DENIED = errnos(EPERM)
 DENIED_OR_ABSENT = errnos(EPERM, ENOSYS)  # ENOSYS: this kernel lacks the call altogether
 WRITE_REFUSED = checks.WRITE_REFUSED
+# The filter admits only x86_64: i386 and x32 callers are killed (the probe reports a
+# signal N as -N). ENOSYS: a kernel built without that ABI has nothing to reach.
+FOREIGN_ABI_REFUSED = errnos(-SIGSYS, EPERM, ENOSYS)
 # Descriptors a process may hold without reaching anything of the host's.
 _HARMLESS_FD_TARGETS = ("pipe:", "socket:", "anon_inode:", "/dev/null", "/dev/pts/",
                         "/dev/ptmx")
@@ -198,6 +202,9 @@ BATTERY: tuple[Row, ...] = (
         network),
     Row(27, "reach the platform's API socket", "no daemon socket anywhere inside",
         no_platform_socket),
+    Row(28, "32-bit and x32 side doors", "int 0x80 socketcall(AF_VSOCK, AF_ALG, "
+        "AF_PACKET) and x32 socket(AF_VSOCK): killed by SIGSYS or EPERM (ENOSYS: no such ABI)",
+        attempts("abi.i386_socketcall", "abi.x32_socket", blocked=FOREIGN_ABI_REFUSED)),
 )
 
 

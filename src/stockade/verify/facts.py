@@ -1,12 +1,19 @@
 """What the probe saw inside, and what the host sees from outside, as plain data."""
 
 import errno as errno_codes
+import signal
 
 from pydantic import BaseModel, ConfigDict
 
 
 def errno_name(code: int) -> str:
-    """'ok' for success, else the symbolic name (EPERM) the reader will recognise."""
+    """'ok' for success, else the symbolic name (EPERM) the reader will recognise; the
+    probe reports an attempt whose child was killed by signal N as -N."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
     return "ok" if code == 0 else errno_codes.errorcode.get(code, f"errno {code}")
 
 
@@ -15,7 +22,8 @@ class _Frozen(BaseModel):
 
 
 class Attempt(_Frozen):
-    """One harmless attempt: the errno it met (0 means it succeeded)."""
+    """One harmless attempt: the errno it met (0 means it succeeded, -N that it was
+    killed by signal N)."""
 
     name: str
     errno: int
