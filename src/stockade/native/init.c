@@ -115,14 +115,53 @@ static uint64_t handled_for_abi(int abi)
 	return rights;
 }
 
+/* openat2's layout, ours: the distribution's headers may lack <linux/openat2.h>. */
+struct open_how_attr {
+	uint64_t flags;
+	uint64_t mode;
+	uint64_t resolve;
+};
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_NO_SYMLINKS 0x04
+#define RESOLVE_BENEATH 0x08
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+/* A rule path is opened below "/" without following any symlink: an image whose /tmp is
+ * a symlink to / must not turn "write beneath /tmp" into "write beneath /". A rule whose
+ * path holds a symlink grants nothing (its target, if it should be allowed, has its own). */
+static int open_rule_path(const char *path)
+{
+	struct open_how_attr how = {.flags = O_PATH | O_CLOEXEC,
+				    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+					       RESOLVE_NO_MAGICLINKS};
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		die("/");
+	while (*path == '/')
+		path++;
+	int fd = *path ? (int)syscall(SYS_openat2, root, path, &how, sizeof(how))
+		       : dup(root);
+	int saved = errno;
+	close(root);
+	errno = saved;
+	return fd;
+}
+
 static void add_rule(int ruleset, const struct rule *r, uint64_t handled)
 {
 	struct landlock_path_beneath_attr attr = {0};
 	struct stat st;
-	int fd = open(r->path, O_PATH | O_CLOEXEC);
+	int fd = open_rule_path(r->path);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return; /* the image lacks this directory: nothing to allow */
+		if (errno == ELOOP || errno == EXDEV) {
+			fprintf(stderr, "stockade-init: %s holds a symlink: no access granted "
+				"through it\n", r->path);
+			return;
+		}
 		die(r->path);
 	}
 	if (fstat(fd, &st) != 0)

@@ -9,7 +9,9 @@ HELPERS_MOUNT = "/.stockade"
 INIT_PATH = f"{HELPERS_MOUNT}/init"
 PROBE_PATH = f"{HELPERS_MOUNT}/probe"
 # The platform's writable directories; everything else in the image is read-only.
-DEFAULT_WRITABLE = ("/home", "/tmp", "/var/tmp", "/app", "/dev/shm", "/dev/mqueue")
+# /app holds the application: executable at run time, so not writable unless the spec
+# asks (writable_paths), as written in docs/security-model.md.
+DEFAULT_WRITABLE = ("/home", "/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")
 # Top-level directories that hold data, not programs: nothing there may be executed,
 # so a payload written to /tmp or /home cannot be run. /app holds the application.
 NOT_EXECUTABLE = frozenset({"proc", "sys", "dev", "tmp", "var", "run", "mnt", "media", "home",

@@ -1,0 +1,41 @@
+"""Execution and writes really limited (issue 16 part 2): the init's rule paths never follow a
+symlink, and /app is executable at run time but not writable unless asked."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stockade import native
+from stockade.engine import Engine
+from tests.integration.helpers import run
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_writable_rule_through_a_symlink_to_root_grants_nothing(tmp_path: Path) -> None:
+    init = native.binary("init", tmp_path / "helpers")
+    (tmp_path / "tmp").symlink_to("/")  # the image's /tmp is a symlink to /
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "outside"
+    script = f"touch {target} && echo WROTE; touch {tmp_path}/real/ok && echo REAL"
+    done = subprocess.run([init, "-e", "-x", "/usr", "-w", str(tmp_path / "tmp"),
+                           "-w", str(tmp_path / "real"),
+                           "--", "/usr/bin/busybox", "sh", "-c", script],
+                          capture_output=True, text=True, check=False, timeout=30)
+    assert "WROTE" not in done.stdout and not target.exists()
+    assert "REAL" in done.stdout  # a plain directory rule still grants
+    assert f"{tmp_path}/tmp holds a symlink: no access granted through it" in done.stderr
+
+
+def test_app_is_executable_but_not_writable_by_default(engine: Engine) -> None:
+    script = "echo x > /app/new && echo WROTE; echo x > /tmp/ok && echo TMP"
+    result = run(engine, ["sh", "-c", script], process={"user": "root"})
+    assert "WROTE" not in result.out and "TMP" in result.out
+    assert "Permission denied" in result.err
+
+
+def test_app_is_writable_when_asked(engine: Engine) -> None:
+    result = run(engine, ["sh", "-c", "echo x > /app/new && echo WROTE"],
+                 process={"user": "root"}, writable_paths=["/app"])
+    assert "WROTE" in result.out, result.err
