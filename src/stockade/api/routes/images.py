@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import StreamingResponse
 
-from stockade.api import errors
+from stockade.api import access, errors
 from stockade.api.models import BuildBaseRequest, ImportRequest
 from stockade.api.peer import PEER_KEY
-from stockade.api.routes.deps import DaemonDep
+from stockade.api.routes.deps import AdminOnly, DaemonDep, IdentityDep
 from stockade.errors import InvalidSpec, StockadeError
 from stockade.images import Image
 from stockade.images.store import GcReport
@@ -85,20 +85,22 @@ def readable_bases(peer: dict[str, Any] | None, path: FsPath,
 
 
 @router.post("/import")
-def import_image(request: ImportRequest, daemon: DaemonDep, http: Request) -> StreamingResponse:
+def import_image(request: ImportRequest, daemon: DaemonDep, http: Request,
+                 identity: IdentityDep) -> StreamingResponse:
     """Progress as JSON lines; the last line is `done` with the image, or `error`."""
+    access.require_admin(identity, "importing an image from a host path")
     path = FsPath(request.path)
     within = readable_bases(http.scope.get(PEER_KEY), path, daemon.engine.config.bind_allowlist)
     return _streamed(lambda progress: daemon.engine.import_image(
         path, request.name, request.keep_setuid, progress, within))
 
 
-@router.post("/build-base")
+@router.post("/build-base", dependencies=[AdminOnly])
 def build_base(request: BuildBaseRequest, daemon: DaemonDep) -> StreamingResponse:
     return _streamed(lambda progress: daemon.engine.build_base_image(request.name, progress))
 
 
-@router.post("/gc")
+@router.post("/gc", dependencies=[AdminOnly])
 def gc(daemon: DaemonDep) -> GcReport:
     return daemon.engine.gc_images()
 
@@ -110,6 +112,6 @@ def inspect(name: Name, daemon: DaemonDep) -> dict[str, Any]:
     return image.model_dump(mode="json") | {"in_use": users}
 
 
-@router.delete("/{name:path}")
+@router.delete("/{name:path}", dependencies=[AdminOnly])
 def remove(name: Name, daemon: DaemonDep) -> GcReport:
     return daemon.engine.remove_image(name)
