@@ -8,8 +8,10 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -282,3 +284,142 @@ def test_runc_lifecycle_and_exec_refusals(policy: World) -> None:
         deleted = ocikit.run([launcher, "--root", root, "delete", "--force", name])
     assert deleted.returncode == 0, deleted.stderr
     assert policy.staged() == []
+
+
+# --- binds, hooks, swap, joined user namespaces (issue 16 part 6) -------------------------
+
+
+def _with(bundle: Path, change: Any) -> None:
+    config = json.loads((bundle / "config.json").read_text())
+    change(config)
+    (bundle / "config.json").write_text(json.dumps(config))
+
+
+def _add_bind(source: str, target: str, options: list[str]) -> Any:
+    def change(config: dict[str, Any]) -> None:
+        config["mounts"].append({"destination": target, "type": "bind", "source": source,
+                                 "options": options})
+    return change
+
+
+def _left_nothing(world: World, name: str) -> None:
+    state = ocikit.run(["runc", "--root", str(world.base / "runc"), "state", name])
+    assert state.returncode != 0, state.stdout  # runc never made it
+
+
+def test_binds_are_nosuid_nodev_and_swap_is_pinned(policy: World) -> None:
+    volume = policy.base / "volume"
+    volume.mkdir(mode=0o777)
+    script = ("grep ' /vol ' /proc/self/mountinfo; "
+              "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+              "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+    bundle = _bundle(policy, "binds", policy.rootfs, ["sh", "-c", script])
+
+    def limits(config: dict[str, Any]) -> None:
+        config["linux"].setdefault("resources", {})["memory"] = {"limit": 64 << 20,
+                                                                 "swap": -1}
+    _with(bundle, limits)
+    _with(bundle, _add_bind(str(volume), "/vol", ["rbind", "rw", "suid", "dev"]))
+    done = _runc_run(policy, bundle, "oci-b1")
+    assert done.returncode == 0, done.stderr
+    mount_line, memory, memsw = done.stdout.strip().splitlines()
+    options = set(mount_line.split()[5].split(","))
+    assert {"nosuid", "nodev"} <= options, mount_line  # as the kernel reports it
+    assert int(memory) == int(memsw) == 64 << 20  # memory plus swap: no swap at all
+    changes = policy.record_for("oci-b1")["changes"]
+    assert "binds made nosuid,nodev: /vol" in changes
+    assert "swap pinned to the memory limit (was -1)" in changes
+
+
+def test_sensitive_binds_and_hooks_are_refused(policy: World) -> None:
+    (policy.base / "etc-link").symlink_to("/etc")
+    cases = [("oci-s1", _add_bind("/etc", "/host-etc", ["rbind"]), "it is /etc"),
+             ("oci-s2", _add_bind(str(policy.base / "etc-link") + "/ssh", "/ssh", ["rbind"]),
+              "it is under /etc"),
+             ("oci-s3", _add_bind("/", "/host", ["rbind", "ro"]), "the host's root"),
+             ("oci-s4", _add_bind("/run", "/r", ["rbind"]), "it holds /run"),
+             ("oci-s5", lambda c: c.update(hooks={"createRuntime": [{"path": "/bin/true"}]}),
+              "createRuntime hooks (/bin/true) are refused")]
+    for name, change, reason in cases:
+        bundle = _bundle(policy, name, policy.rootfs, ["true"])
+        _with(bundle, change)
+        refused = _runc_run(policy, bundle, name)
+        assert refused.returncode != 0
+        assert reason in refused.stderr, (name, refused.stderr)
+        assert reason in policy.record_for(name)["refused"]
+        _left_nothing(policy, name)
+    # An exception that names the path lets it through, nosuid,nodev, and is logged.
+    policy.set_policy('[[exception]]\nname = "hostname"\nids = ["oci-s6"]\n'
+                      'host_paths = ["/etc/hostname"]\n')
+    bundle = _bundle(policy, "oci-s6", policy.rootfs,
+                     ["sh", "-c", "grep ' /h ' /proc/self/mountinfo"])
+    _with(bundle, _add_bind("/etc/hostname", "/h", ["rbind", "ro"]))
+    done = _runc_run(policy, bundle, "oci-s6")
+    assert done.returncode == 0, done.stderr
+    assert {"nosuid", "nodev"} <= set(done.stdout.split()[5].split(","))
+    assert policy.record_for("oci-s6")["exceptions"] == [
+        "hostname: binds host path /etc/hostname at /h (it is under /etc)"]
+
+
+_HOLD_USERNS = ("import ctypes, sys, time; ctypes.CDLL(None).unshare(0x10000000); "
+                "print(flush=True); time.sleep(300)")
+
+
+@pytest.fixture
+def userns_holder(world: World) -> Iterator[Any]:
+    """Start processes that each hold a new user namespace with the mapping given (the
+    same for uids and gids); all are killed after."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(mapping: str) -> int:
+        holder = subprocess.Popen([sys.executable, "-c", _HOLD_USERNS], text=True,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        started.append(holder)
+        assert holder.stdout is not None
+        holder.stdout.readline()  # it has unshared
+        for name in ("uid_map", "gid_map"):
+            Path(f"/proc/{holder.pid}/{name}").write_text(mapping)
+        return holder.pid
+
+    yield start
+    for holder in started:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
+def _join_userns(path: str) -> Any:
+    """Join the user namespace at `path`, declaring the foreign range as its mapping
+    (runc 1.1 wants one written down, and does not compare it with the real one)."""
+    def change(config: dict[str, Any]) -> None:
+        config["linux"]["namespaces"].append({"type": "user", "path": path})
+        mapping = [{"containerID": 0, "hostID": FOREIGN_ROOT, "size": 65536}]
+        config["linux"].update(uidMappings=mapping, gidMappings=mapping)
+    return change
+
+
+def test_a_joined_user_namespace_is_checked_by_its_mapping(policy: World,
+                                                           userns_holder: Any) -> None:
+    # The bundle declares a safe mapping; the namespace it joins maps root to root.
+    to_root = userns_holder("0 0 65536\n")
+    bound = policy.base / "userns"
+    bound.touch()
+    mounted = ocikit.run(["mount", "--bind", f"/proc/{to_root}/ns/user", str(bound)])
+    assert mounted.returncode == 0, mounted.stderr
+    try:
+        for name, path in (("oci-u1", f"/proc/{to_root}/ns/user"), ("oci-u2", str(bound))):
+            bundle = _bundle(policy, name, policy.rootfs, ["cat", "/proc/self/uid_map"])
+            _with(bundle, _join_userns(path))
+            refused = _runc_run(policy, bundle, name)
+            assert refused.returncode != 0, refused.stdout
+            assert "maps root inside to host root" in refused.stderr, refused.stderr
+            _left_nothing(policy, name)
+    finally:
+        ocikit.run(["umount", str(bound)])
+    shifted = userns_holder(f"0 {FOREIGN_ROOT} 65536\n")
+    bundle = _bundle(policy, "oci-u3", policy.rootfs, ["cat", "/proc/self/uid_map"])
+    _with(bundle, _join_userns(f"/proc/{shifted}/ns/user"))
+    done = _runc_run(policy, bundle, "oci-u3")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:3] == ["0", str(FOREIGN_ROOT), "65536"]

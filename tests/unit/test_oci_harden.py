@@ -501,6 +501,11 @@ def test_a_joined_user_namespace_is_checked_by_its_real_mapping() -> None:
     other = JoinedUserns("/proc/9/ns/user", good.uid_map, good.gid_map)
     with pytest.raises(Refused, match="cannot read the id mapping"):
         harden(joining(), OciPolicy(), BundleFacts("c1", 0, 0, joined_userns=other))
+    claims_root = joining()
+    claims_root["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 0, "size": 1}]
+    claims_root["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 0, "size": 1}]
+    with pytest.raises(Refused, match="the bundle's user namespace maps root inside"):
+        harden(claims_root, OciPolicy(), BundleFacts("c1", 0, 0, joined_userns=good))
     excepted = OciPolicy(exceptions=(Allowance(name="host", ids=["c1"], no_userns=True),))
     result = harden(joining(), excepted, BundleFacts("c1", 0, 0, joined_userns=to_root))
     assert result.exceptions == ["host: the joined user namespace /run/userns/pod maps root "

@@ -325,6 +325,10 @@ def _check_bundle_userns(run: _Run, entry: dict[str, Any]) -> None:
         raise Refused(f"cannot read the id mapping of the user namespace {path} the bundle "
                       "joins")
     _check_mapping(run, joined.uid_map, joined.gid_map, f"the joined user namespace {path}")
+    # runc 1.1 also wants the mapping written in the bundle and uses it for ownership.
+    declared = _mapping(run.linux, "uidMappings"), _mapping(run.linux, "gidMappings")
+    if any(declared):
+        _check_mapping(run, *declared, "the bundle's user namespace")
 
 
 def mapping_problem(uid_map: tuple[tuple[int, int, int], ...],
