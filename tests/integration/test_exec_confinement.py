@@ -1,14 +1,17 @@
 """Execution and writes really limited (issue 16 part 2): the init's rule paths never follow a
 symlink, and /app is executable at run time but not writable unless asked."""
 
+import errno
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from stockade import native
 from stockade.engine import Engine
-from tests.integration.helpers import run
+from stockade.runtime import memfd
+from tests.integration.helpers import exec_capture, run, start_detached
 
 pytestmark = pytest.mark.integration
 
@@ -39,3 +42,21 @@ def test_app_is_writable_when_asked(engine: Engine) -> None:
     result = run(engine, ["sh", "-c", "echo x > /app/new && echo WROTE"],
                  process={"user": "root"}, writable_paths=["/app"])
     assert "WROTE" in result.out, result.err
+
+
+MEMFD_TRY = Path(__file__).with_name("memfd_exec.py")
+
+
+@pytest.mark.skipif(not memfd.available(), reason="vm.memfd_noexec needs Linux 6.3+")
+def test_anonymous_memory_files_cannot_be_executed_in_a_container(engine: Engine) -> None:
+    name = start_detached(engine, ["sleep", "300"])
+    _, out = exec_capture(engine, name, ["cat", "/proc/sys/vm/memfd_noexec"])
+    assert out.strip() == "2"
+    # the host's python in the container's pid namespace: the setting is the namespace's
+    pid = engine.inspect(name).pid
+    done = subprocess.run(["nsenter", "-t", str(pid), "-p", "--", sys.executable,
+                           str(MEMFD_TRY)], capture_output=True, text=True, check=False,
+                          timeout=30)
+    lines = dict(line.split() for line in done.stdout.splitlines())
+    assert lines == {"exec_flag": str(errno.EACCES), "chmod": str(errno.EPERM),
+                     "execveat": str(errno.EACCES)}, done.stdout + done.stderr

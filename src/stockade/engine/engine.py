@@ -29,7 +29,7 @@ from stockade.network import netlog
 from stockade.policy import landlock
 from stockade.policy import runtime as runtime_policy
 from stockade.policy.exec import exec_process
-from stockade.runtime import apparmor, cgroups, exitstatus
+from stockade.runtime import apparmor, cgroups, exitstatus, memfd
 from stockade.runtime.exitstatus import ExitStatus
 from stockade.runtime.launch import launch
 from stockade.runtime.runc import Runc, RuncError, Stdio
@@ -174,6 +174,7 @@ class Engine:
         self.phases.lap(spec.handle, "policy")
         undo.push(lambda: self._release_runtime(spec.handle))
         pid = self._launch(spec.handle, stdio, console_socket)
+        memfd.enforce(pid)  # before the application runs: no executable memory files
         binds.unstage(staging)  # the container's mount namespace holds its own copies now
         self.phases.lap(spec.handle, "runc create")
         self.network.connect(request, pid, self.net.groups)
