@@ -45,3 +45,15 @@ def test_a_directory_too_big_to_scan_counts_as_holding_one(
         (tmp_path / str(n)).touch()
     monkeypatch.setattr(facts, "_SOCKET_SCAN_LIMIT", 4)
     assert facts._holds_socket(str(tmp_path))
+
+
+def test_apparmor_is_read_from_the_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    enabled, profiles = tmp_path / "enabled", tmp_path / "profiles"
+    monkeypatch.setattr(facts, "_APPARMOR_ENABLED", enabled)
+    monkeypatch.setattr(facts, "_APPARMOR_PROFILES", profiles)
+    assert facts._apparmor() == (False, frozenset())  # not in this kernel
+    enabled.write_text("Y\n")
+    profiles.write_text("stockade-default (enforce)\n/usr/bin/man (complain)\n")
+    assert facts._apparmor() == (True, frozenset({"stockade-default", "/usr/bin/man"}))
+    enabled.write_text("N\n")
+    assert facts._apparmor()[0] is False
