@@ -1,5 +1,6 @@
 """stockade-oci's per-container directories and its fast path's decisions."""
 
+import json
 import os
 import subprocess
 import sys
@@ -89,3 +90,46 @@ def test_unreadable_create_fails_closed_with_runcs_log_format(tmp_path: Path) ->
     assert done.returncode == 1 and "runc" not in done.stdout
     assert "unknown flag '--bundel'" in done.stderr
     assert '"level": "error"' in log.read_text()
+
+
+def _exec_state(tmp_path: Path, apparmor: str, label: str) -> Path:
+    root = tmp_path / "runc"
+    (root / "c1").mkdir(parents=True)
+    config = {"capabilities": {"Bounding": ["CAP_KILL"]}, "apparmor_profile": apparmor,
+              "process_label": label}
+    (root / "c1" / "state.json").write_text(json.dumps({"config": config}))
+    return root
+
+
+def test_exec_keeps_the_inits_lsm_labels(tmp_path: Path) -> None:
+    """An exec'd process gets the init's AppArmor profile and SELinux label, whatever the
+    orchestrator's copy of the spec says, and may not ask for others."""
+    fake = tmp_path / "fake-runc"
+    fake.write_text('#!/bin/sh\nfor a; do case "$a" in /proc/self/fd/*) cat "$a";; esac; '
+                    "done\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "STOCKADE_OCI_RUNC": str(fake), "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = tmp_path / "process.json"
+    process.write_text(json.dumps({"args": ["sh"], "apparmorProfile": "unconfined",
+                                   "selinuxLabel": "system_u:system_r:spc_t:s0"}))
+
+    def stockade_oci(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", "from stockade.oci.main import main; "
+                               "main()", "--root", str(root), "exec", *args],
+                              capture_output=True, text=True, env=env, check=False, timeout=60)
+
+    confined = _exec_state(tmp_path / "a", "stockade-default", "")
+    done = stockade_oci(confined, "--process", str(process), "c1")
+    assert done.returncode == 0, done.stderr
+    handed = json.loads(done.stdout)
+    assert handed["apparmorProfile"] == "stockade-default"
+    assert "selinuxLabel" not in handed and handed["noNewPrivileges"] is True
+    plain = _exec_state(tmp_path / "b", "", "")
+    handed = json.loads(stockade_oci(plain, "--process", str(process), "c1").stdout)
+    assert "apparmorProfile" not in handed and "selinuxLabel" not in handed
+    for flag, value in (("--apparmor", "unconfined"), ("--process-label", "spc_t")):
+        refused = stockade_oci(confined, flag, value, "c1", "true")
+        assert refused.returncode == 1, refused.stdout
+        assert f"exec may not change the {flag[2:]} to '{value}'" in refused.stderr
+    same = stockade_oci(confined, "--apparmor", "stockade-default", "c1", "true")
+    assert same.returncode == 0, same.stderr

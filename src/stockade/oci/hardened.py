@@ -172,6 +172,12 @@ def _exec(argv: list[str], options: GlobalOptions, args: CommandArgs) -> int:
     refused = [cap for cap in args.values.get("cap", []) if _cap_name(cap) not in bounding]
     if refused:
         raise _Failed(f"exec may not add capabilities {', '.join(refused)}")
+    labels = _init_labels(options.root, args.positional[0])
+    for flag, key in _LSM_FLAGS:
+        for value in args.values.get(flag, []):
+            if value != labels.get(key, ""):
+                raise _Failed(f"exec may not change the {flag} to {value!r} (the container "
+                              f"has {labels.get(key) or 'none'!r})")
     process_file = args.last("process")
     if process_file is None:
         return exec_runc(argv)  # runc takes the hardened config.json's process
@@ -180,12 +186,35 @@ def _exec(argv: list[str], options: GlobalOptions, args: CommandArgs) -> int:
     for name in _CAP_SETS:
         caps[name] = [cap for cap in caps.get(name) or [] if cap in bounding]
     process["noNewPrivileges"] = True
+    # runc uses the process's own labels when set; the init's keep `unconfined` and the
+    # orchestrator's SELinux label out, as create did.
+    for _, key in _LSM_FLAGS:
+        field = _PROCESS_LSM[key]
+        if labels.get(key):
+            process[field] = labels[key]
+        else:
+            process.pop(field, None)
     # Handed over in memory: nothing is left behind when runc replaces this process.
     fd = os.memfd_create("stockade-oci-process")
     os.write(fd, json.dumps(process).encode())
     os.lseek(fd, 0, os.SEEK_SET)
     os.set_inheritable(fd, True)
     return exec_runc(replace_value(argv, args.value_at["process"], f"/proc/self/fd/{fd}"))
+
+
+# exec's LSM flags, and the keys runc's state.json records the init's values under.
+_LSM_FLAGS = (("apparmor", "apparmor_profile"), ("process-label", "process_label"))
+_PROCESS_LSM = {"apparmor_profile": "apparmorProfile", "process_label": "selinuxLabel"}
+
+
+def _init_labels(root: str, container_id: str) -> dict[str, str]:
+    """The AppArmor profile and SELinux label runc recorded for the container's init."""
+    state = Path(root) / container_id / "state.json"
+    try:
+        config = json.loads(state.read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {key: str(config.get(key) or "") for _, key in _LSM_FLAGS}
 
 
 def _cap_name(text: str) -> str:
