@@ -3,13 +3,12 @@
 import io
 import os
 import posixpath
-import stat
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from stockade.errors import ImageError
 from stockade.images.limits import UnpackLimits
-from stockade.images.safepath import open_in
+from stockade.images.safepath import open_in, open_regular_in
 from stockade.images.tarstream import HARDLINK, REGULAR, SYMLINK, Entry, TarReader
 
 _MAX_LINK_HOPS = 8
@@ -56,16 +55,13 @@ class DirSource:
         return True
 
     def open(self, path: str) -> tuple[BinaryIO, int]:
-        try:  # non-blocking, so a FIFO planted in the layout cannot hang us on open
-            fd = open_in(self.root_fd, _clean(path), os.O_RDONLY | os.O_NONBLOCK)
-        except OSError as exc:
+        try:  # regular files only, and a FIFO planted in the layout cannot hang us
+            fd = open_regular_in(self.root_fd, _clean(path))
+        except (FileNotFoundError, NotADirectoryError) as exc:
             raise ImageError(f"{path} is missing from {self.shown}: {exc.strerror}") from exc
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            raise ImageError(f"{path} in {self.shown} is not a regular file")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb"), st.st_size
+        except OSError as exc:
+            raise ImageError(f"{path} in {self.shown}: {exc}") from exc
+        return os.fdopen(fd, "rb"), os.fstat(fd).st_size
 
     def names(self) -> list[str]:
         fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.root_fd)
