@@ -2,6 +2,8 @@
 symlink, and /app is executable at run time but not writable unless asked."""
 
 import errno
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from stockade import native
-from stockade.engine import Engine
+from stockade.engine import Engine, binds, noexec_dirs
 from stockade.runtime import memfd
+from tests.containerkit import allowed_dir
 from tests.integration.helpers import exec_capture, run, start_detached
 
 pytestmark = pytest.mark.integration
@@ -60,3 +63,63 @@ def test_anonymous_memory_files_cannot_be_executed_in_a_container(engine: Engine
     lines = dict(line.split() for line in done.stdout.splitlines())
     assert lines == {"exec_flag": str(errno.EACCES), "chmod": str(errno.EPERM),
                      "execveat": str(errno.EACCES)}, done.stdout + done.stderr
+
+
+# -- writable directories are noexec: neither mmap(PROT_EXEC) nor the loader runs from them
+
+def _loader_kit(directory: Path) -> None:
+    """The host's dynamic loader, libc and a dynamic program, for a read-only bind."""
+    for source in ("/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libc.so.6",
+                   "/usr/bin/true"):
+        shutil.copy(os.path.realpath(source), directory / Path(source).name)
+        (directory / Path(source).name).chmod(0o755)
+
+
+def _through_loader(path: str) -> str:
+    return (f"cp /app/kit/true {path}/t && /app/kit/ld-linux-x86-64.so.2 --library-path "
+            f"/app/kit {path}/t && echo RAN-{path}; ")
+
+
+@pytest.mark.skipif(not Path("/lib64/ld-linux-x86-64.so.2").exists(), reason="x86_64 loader")
+def test_the_loader_cannot_run_a_program_written_to_a_writable_directory(
+        engine: Engine) -> None:
+    with allowed_dir() as kit, allowed_dir() as data:
+        _loader_kit(kit)
+        data.chmod(0o777)
+        script = ("/app/kit/ld-linux-x86-64.so.2 --library-path /app/kit /app/kit/true "
+                  "&& echo RAN-CONTROL; " + "".join(_through_loader(p) for p in
+                                                   ("/tmp", "/var/tmp", "/home", "/data",
+                                                    "/app")))
+        result = run(engine, ["sh", "-c", script], process={"user": "root"},
+                     writable_paths=["/app"],  # /app asked writable: no longer executable
+                     mounts=[{"host_path": str(kit), "container_path": "/app/kit",
+                              "read_only": True},
+                             {"host_path": str(data), "container_path": "/data",
+                              "read_only": False}])
+    assert "RAN-CONTROL" in result.out, result.err  # the loader itself runs
+    assert "RAN-/" not in result.out, result.out
+    assert result.err.count("failed to map segment from shared object") == 5, result.err
+
+
+def test_the_writable_directories_are_mounted_noexec_nosuid_nodev(engine: Engine) -> None:
+    script = "awk '{print $5, $6}' /proc/self/mountinfo"
+    result = run(engine, ["sh", "-c", script], writable_paths=["/app"])
+    options = dict(line.split(" ", 1) for line in result.out.splitlines())
+    for path in ("/tmp", "/var/tmp", "/home", "/dev/shm", "/app"):
+        assert {"noexec", "nosuid", "nodev"} <= set(options[path].split(",")), (path, options)
+    assert "noexec" not in options["/"].split(",")  # the image's programs still run
+
+
+def test_a_writable_directory_reached_through_a_symlink_is_not_staged(tmp_path: Path) -> None:
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "home").mkdir(parents=True)
+    (rootfs / "tmp").symlink_to("/")
+    (rootfs / "var").symlink_to("/var")
+    staging = tmp_path / "binds" / "h"
+    try:
+        staged = noexec_dirs.stage(rootfs, ["/home", "/missing", "/tmp", "/var/tmp"], staging)
+        assert [path for path, _ in staged] == ["/home"]
+        assert os.statvfs(staged[0][1]).f_flag & os.ST_NOEXEC
+    finally:
+        binds.unstage(staging)
+    assert not staging.exists()

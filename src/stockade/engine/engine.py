@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from stockade import images, native, network, policy, volumes
-from stockade.engine import binds, modes, recovery, usage
+from stockade.engine import binds, modes, noexec_dirs, recovery, usage
 from stockade.engine.config import EngineConfig
 from stockade.engine.landlock_events import LandlockEvents, Setting
 from stockade.engine.layout import Layout
@@ -27,6 +27,7 @@ from stockade.images.store import GcReport
 from stockade.linux import private
 from stockade.network import netlog
 from stockade.policy import landlock
+from stockade.policy import noexec as noexec_policy
 from stockade.policy import runtime as runtime_policy
 from stockade.policy.exec import exec_process
 from stockade.runtime import apparmor, cgroups, exitstatus, memfd
@@ -166,6 +167,8 @@ class Engine:
         attachment = self.network.reserve(request)
         self.phases.lap(spec.handle, "network")
         context = self._context(spec, image, rootfs.merged, attachment)
+        staged_dirs = noexec_dirs.stage(rootfs.merged, noexec_policy.rootfs_dirs(spec), staging)
+        context = context.model_copy(update={"noexec_dirs": tuple(staged_dirs)})
         config = policy.build_config(spec.model_copy(update={"mounts": mounts}), self.host,
                                      context)
         bundle = self.layout.bundle(spec.handle)

@@ -4,7 +4,7 @@ from typing import Any
 
 from stockade.errors import HostUnsupported, InvalidSpec
 from stockade.host import HostFeatures
-from stockade.policy import capabilities, devices, landlock, paths, resources
+from stockade.policy import capabilities, devices, landlock, noexec, paths, resources
 from stockade.policy.context import BundleContext
 from stockade.policy.seccomp import build_seccomp
 from stockade.spec import ContainerSpec
@@ -23,7 +23,9 @@ def build_config(spec: ContainerSpec, host: HostFeatures, ctx: BundleContext) ->
         "ociVersion": OCI_VERSION,
         "root": {"path": ctx.rootfs, "readonly": False},
         "hostname": spec.handle,
-        "mounts": [*paths.base_mounts(), *paths.bind_mounts(spec.mounts), *ctx.extra_mounts,
+        "mounts": [*paths.base_mounts(),
+                   *(noexec.dir_mount(path, staged) for path, staged in ctx.noexec_dirs),
+                   *paths.bind_mounts(spec.mounts), *ctx.extra_mounts,
                    landlock.helpers_mount(ctx.helpers_dir)],
         "process": _process(spec, host, ctx, bounding),
         "linux": _linux(spec, host, ctx, bounding),
@@ -91,5 +93,5 @@ def _linux(
         idmap = [{"containerID": 0, "hostID": ctx.idmap.host_base, "size": ctx.idmap.size}]
         linux["uidMappings"] = linux["gidMappings"] = idmap
     if not spec.unsafe.disable_seccomp:
-        linux["seccomp"] = build_seccomp(bounding, spec.allow_32bit)
+        linux["seccomp"] = build_seccomp(bounding)
     return linux

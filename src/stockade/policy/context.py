@@ -31,3 +31,5 @@ class BundleContext(BaseModel):
     helpers_dir: str
     top_level_dirs: tuple[str, ...] = ()
     extra_mounts: tuple[dict[str, object], ...] = ()
+    # staged noexec copies of the writable rootfs directories (policy/noexec.py)
+    noexec_dirs: tuple[tuple[str, str], ...] = ()

@@ -54,9 +54,11 @@ def base_mounts() -> list[dict[str, object]]:
 
 
 def bind_mounts(mounts: list[BindMount]) -> list[dict[str, object]]:
-    """Caller's host directories; never setuid, never device nodes."""
+    """Caller's host directories; never setuid, never device nodes, and never executable
+    where writable (policy/noexec.py)."""
     return [
         {"destination": m.container_path, "type": "bind", "source": m.host_path,
-         "options": ["rbind", "nosuid", "nodev", "ro" if m.read_only else "rw"]}
+         "options": ["rbind", "nosuid", "nodev", "ro"] if m.read_only
+         else ["rbind", "nosuid", "nodev", "rw", "noexec"]}
         for m in mounts
     ]
