@@ -103,6 +103,7 @@ FORBIDDEN: list[tuple[dict[str, Any], str]] = [
     ({"mounts": [{"host_path": "/srv/stockade", "container_path": "/data",
                   "read_only": False}]}, "mounts[0].host_path /srv/stockade"),
     ({"security_groups": ["open-web"]}, "security_groups open-web"),
+    ({"allow_32bit": True}, "allow_32bit"),
 ]
 
 

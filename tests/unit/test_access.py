@@ -22,14 +22,14 @@ unsafe = st.fixed_dictionaries({}, optional={
 paths = st.sampled_from(["/srv/stockade", "/srv/stockade/team", "/srv/stockade/team/x",
                          "/srv/other", "/", "/srv/stockade/teams"])
 specs = st.builds(
-    lambda unsafe, caps, devices, binds, groups: ContainerSpec.model_validate({
+    lambda unsafe, caps, devices, binds, groups, i386: ContainerSpec.model_validate({
         "handle": "c", "unsafe": unsafe, "cap_add": caps, "devices": devices,
         "mounts": [{"host_path": p, "container_path": f"/m{i}"} for i, p in enumerate(binds)],
-        "security_groups": groups}),
+        "security_groups": groups, "allow_32bit": i386}),
     unsafe, st.lists(st.sampled_from(sorted(ADDABLE_CAPABILITIES)), max_size=2, unique=True),
     st.lists(st.sampled_from(["fuse", "tun"]), max_size=1), st.lists(paths, max_size=2,
                                                                        unique=True),
-    st.lists(st.sampled_from(["web", "db"]), max_size=2, unique=True))
+    st.lists(st.sampled_from(["web", "db"]), max_size=2, unique=True), st.booleans())
 access = st.builds(
     lambda caps, binds, groups: AccessConfig(developer_cap_add=caps,
                                              developer_bind_paths=binds,
@@ -42,7 +42,7 @@ access = st.builds(
 
 def _allowed_by_hand(spec: ContainerSpec, config: AccessConfig) -> bool:
     """The rule as the issue words it, written out independently."""
-    if spec.unsafe.in_use() or spec.devices:
+    if spec.unsafe.in_use() or spec.devices or spec.allow_32bit:
         return False
     if any(c not in config.developer_cap_add for c in spec.cap_add):
         return False

@@ -8,12 +8,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stockade.oci.seccompcheck import at_least_as_strict
+from stockade.policy import build_config
+from stockade.policy.exec import exec_process
 from stockade.policy.seccomp import (
     DOCKER_DEFAULT_DENIED_X86_64,
     EXTRA_DENIED,
+    SOCKETCALL_GUARD_FLAG,
     allowed_syscalls,
     build_seccomp,
 )
+from stockade.spec import ContainerSpec
+from tests.hostkit import make_host
+from tests.unit.test_policy import CTX
 
 DEFAULT_CAPS = frozenset(
     {
@@ -171,6 +177,29 @@ def test_only_the_x86_64_abi_is_admitted() -> None:
     # i386 (int 0x80) and x32 are left out, so libseccomp kills their callers: through
     # i386's socketcall the socket family filter would not hold (issue 16).
     assert build_seccomp(DEFAULT_CAPS)["architectures"] == ["SCMP_ARCH_X86_64"]
+
+
+def test_allow_32bit_admits_i386_only_with_the_init_s_socketcall_guard() -> None:
+    def compiled(**fields: Any) -> dict[str, Any]:
+        return build_config(ContainerSpec(handle="b", **fields), make_host(), CTX)
+
+    def guarded(process: dict[str, Any]) -> bool:
+        args = process["args"]
+        return SOCKETCALL_GUARD_FLAG in args[:args.index("--")]
+
+    assert build_seccomp(DEFAULT_CAPS, allow_32bit=True)["architectures"] == [
+        "SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]  # x32 stays out
+    default, wide = compiled(), compiled(allow_32bit=True)
+    assert not guarded(default["process"])
+    assert wide["linux"]["seccomp"]["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
+    # the init stacks the guard for the application and, through exec mode, for every exec
+    assert guarded(wide["process"])
+    assert guarded(exec_process(wide["process"], ["id"], {}, terminal=False))
+    # the rest of the filter is the same
+    assert wide["linux"]["seccomp"]["syscalls"] == default["linux"]["seccomp"]["syscalls"]
+    # with no filter at all there is nothing to stack on
+    bare = compiled(allow_32bit=True, unsafe={"disable_seccomp": True})
+    assert "seccomp" not in bare["linux"] and not guarded(bare["process"])
 
 
 @pytest.mark.parametrize("arch", ["SCMP_ARCH_X86", "SCMP_ARCH_X32"])

@@ -95,6 +95,8 @@ def create_refusal(identity: Identity, spec: ContainerSpec, access: AccessConfig
             return f"unsafe.{field} is not allowed for role {identity.role}"
     if unsafe.cap_add:
         return f"unsafe.cap_add ({unsafe.cap_add[0]}) is not allowed for role {identity.role}"
+    if spec.allow_32bit:  # a wider kernel surface than the default filter: like unsafe
+        return f"allow_32bit is not allowed for role {identity.role}"
     for cap in spec.cap_add:
         if cap not in access.developer_cap_add:
             return (f"cap_add {cap} is not allowed for role {identity.role} (the operator's "

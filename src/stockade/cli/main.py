@@ -84,7 +84,7 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
           user: str | None, volumes: list[str] | None, tty: bool, cap_add: list[str] | None,
           cpuset_cpus: str | None, writable: list[str] | None, disk: str | None,
           net: NetworkArgs, disable: tuple[bool, bool, bool],
-          unsafe_caps: list[str] | None) -> ContainerSpec:
+          unsafe_caps: list[str] | None, allow_32bit: bool = False) -> ContainerSpec:
     """`disable` holds the --unsafe-disable-{seccomp,userns,mac} flags, in that order."""
     limits: dict[str, object] = {"cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus}
     if memory is not None:
@@ -108,6 +108,7 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
         security_groups=net.groups or [],
         listen_ports=net.listen,
         connect_ports=net.connect,
+        allow_32bit=allow_32bit,
     )
 
 
@@ -133,6 +134,8 @@ NoMac = Annotated[bool, typer.Option("--unsafe-disable-mac", help="UNSAFE: no La
 UnsafeCaps = Annotated[list[str] | None, typer.Option("--unsafe-cap-add",
                                                       help="UNSAFE: any extra capability.")]
 Disk = Annotated[str | None, typer.Option("--disk", help="Writable layer quota, e.g. 1G.")]
+I386 = Annotated[bool, typer.Option("--allow-32bit", help="Admit 32-bit (i386) programs: a "
+                                    "wider kernel surface (docs/security-model.md).")]
 Publish = Annotated[list[str] | None, typer.Option(
     "--publish", "-p",
     help="HOSTPORT:CONTAINERPORT, or with /udp (repeatable; host port 0 picks one).")]
@@ -156,7 +159,7 @@ def run(
     unsafe_disable_userns: NoUserns = False, unsafe_disable_mac: NoMac = False,
     unsafe_cap_add: UnsafeCaps = None, disk: Disk = None,
     publish_: Publish = None, security_group: Groups = None, listen: Listen = None,
-    connect_ports: Connect = None,
+    connect_ports: Connect = None, allow_32bit: I386 = False,
     detach: Annotated[bool, typer.Option("--detach", "-d")] = False,
     interactive: Annotated[bool, typer.Option("--interactive", "-i")] = False,
     tty: Annotated[bool, typer.Option("--tty", "-t")] = False,
@@ -169,7 +172,7 @@ def run(
                  cap_add, cpuset_cpus, writable, disk,
                  NetworkArgs(publish_, security_group, listen, connect_ports),
                  (unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac),
-                 unsafe_cap_add)
+                 unsafe_cap_add, allow_32bit)
     client = _engine(ctx)
     if detach:  # with --rm the daemon destroys it once its process has ended
         client.create(spec, start=True, auto_remove=rm)
@@ -188,14 +191,14 @@ def create(
     unsafe_disable_userns: NoUserns = False, unsafe_disable_mac: NoMac = False,
     unsafe_cap_add: UnsafeCaps = None, disk: Disk = None,
     publish_: Publish = None, security_group: Groups = None, listen: Listen = None,
-    connect_ports: Connect = None,
+    connect_ports: Connect = None, allow_32bit: I386 = False,
 ) -> None:
     """Create a container without starting it; prints its handle."""
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, False,
                  cap_add, cpuset_cpus, writable, disk,
                  NetworkArgs(publish_, security_group, listen, connect_ports),
                  (unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac),
-                 unsafe_cap_add)
+                 unsafe_cap_add, allow_32bit)
     _engine(ctx).create(spec, start=False)
     print(spec.handle)
 

@@ -2,7 +2,7 @@
  * stockade-init: pid 1 of every Stockade container, and the wrapper of every exec.
  *
  *   init [-w DIR]... [-x DIR]... [-d DIR]... [-N [-b PORTS]... [-C [-c PORTS]...]]
- *        [-L] [-e] -- PROGRAM [ARG]...
+ *        [-L] [-S] [-e] -- PROGRAM [ARG]...
  *
  *   -w DIR    the application may read and write beneath DIR
  *   -x DIR    the application may read and execute beneath DIR
@@ -12,6 +12,8 @@
  *   -C        limit TCP connect too: only the -c ports may be connected to
  *   -c PORTS  a port or LOW-HIGH range the application may connect to
  *   -L        do not apply Landlock (only when the platform was told to run unsafe)
+ *   -S        the i386 ABI is admitted: stack a seccomp filter refusing socketcall's
+ *             SYS_SOCKET and SYS_SOCKETPAIR (EPERM)
  *   -e        exec mode: restrict and exec, no pid-1 duties (used for `stockade exec`)
  *
  * Everything else is readable and nothing else is writable or executable. The ruleset
@@ -26,8 +28,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/landlock.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +226,33 @@ static void restrict_self(const struct rule *rules, int count, const struct net_
 	close(ruleset);
 }
 
+#define I386_SOCKETCALL 102
+#define SOCKETCALL_SOCKET 1
+#define SOCKETCALL_SOCKETPAIR 8
+
+/* With i386 admitted, runc's filter lets socketcall(SYS_SOCKET) through for every family:
+ * libseccomp cannot follow the family into memory, and a refusing rule loses to the allow
+ * it generates. Stacked filters answer with the strictest result, so this one refuses
+ * both sub-calls outright; 32-bit programs then open sockets through the direct socket(2)
+ * call, where the family rules hold. Runs under runc's no_new_privs. */
+static void guard_socketcall(void)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 0, 5),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, I386_SOCKETCALL, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCKETCALL_SOCKET, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCKETCALL_SOCKETPAIR, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+	};
+	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
+		die("seccomp socketcall guard");
+}
+
 static int exit_code(int status)
 {
 	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
@@ -294,9 +327,9 @@ int main(int argc, char **argv)
 {
 	static struct net_policy net;
 	struct rule rules[MAX_RULES];
-	int count = 0, landlock = 1, exec_mode = 0, bad = 0, opt;
+	int count = 0, landlock = 1, exec_mode = 0, guard = 0, bad = 0, opt;
 	rules[count++] = (struct rule){"/", READ};
-	while ((opt = getopt(argc, argv, "+w:x:d:Nb:Cc:Le")) != -1) {
+	while ((opt = getopt(argc, argv, "+w:x:d:Nb:Cc:LSe")) != -1) {
 		switch (opt) {
 		case 'w': bad |= add_path(rules, &count, optarg, WRITE); break;
 		case 'x': bad |= add_path(rules, &count, optarg, READ | FS_EXECUTE); break;
@@ -306,6 +339,7 @@ int main(int argc, char **argv)
 		case 'C': net.handled |= NET_CONNECT_TCP; break;
 		case 'c': bad |= add_range(&net, optarg, NET_CONNECT_TCP); break;
 		case 'L': landlock = 0; break;
+		case 'S': guard = 1; break;
 		case 'e': exec_mode = 1; break;
 		default: return 126;
 		}
@@ -317,11 +351,13 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "usage: %s [-w DIR] [-x DIR] [-d DIR] [-N [-b PORTS] [-C [-c PORTS]]] "
-			"[-L] [-e] -- PROGRAM...\n", argv[0]);
+			"[-L] [-S] [-e] -- PROGRAM...\n", argv[0]);
 		return 126;
 	}
 	if (landlock)
 		restrict_self(rules, count, &net);
+	if (guard)
+		guard_socketcall();
 	if (exec_mode) {
 		execvp(argv[optind], &argv[optind]);
 		fprintf(stderr, "stockade-init: exec %s: %s\n", argv[optind], strerror(errno));

@@ -93,5 +93,5 @@ def _linux(
         idmap = [{"containerID": 0, "hostID": ctx.idmap.host_base, "size": ctx.idmap.size}]
         linux["uidMappings"] = linux["gidMappings"] = idmap
     if not spec.unsafe.disable_seccomp:
-        linux["seccomp"] = build_seccomp(bounding)
+        linux["seccomp"] = build_seccomp(bounding, spec.allow_32bit)
     return linux

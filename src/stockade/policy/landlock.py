@@ -2,6 +2,7 @@
 
 from stockade.errors import Conflict
 from stockade.host import HostFeatures
+from stockade.policy.seccomp import socketcall_guard_args
 from stockade.spec import ContainerSpec, PortMapping
 from stockade.spec.ports import Interval, contains, format_ports, merge, parse_ports
 
@@ -102,6 +103,8 @@ def init_command(spec: ContainerSpec, host: HostFeatures, top_level: tuple[str, 
     command += ["-x", HELPERS_MOUNT]
     if network_rules_enabled(spec, host):
         command += ["-N", *network_rule_args(spec)]
+    # Not a Landlock rule, but the init is what stacks it, here and for every exec.
+    command += socketcall_guard_args(spec.allow_32bit, not spec.unsafe.disable_seccomp)
     command += ["-d", "/dev", "--"]
     return command + list(args)
 

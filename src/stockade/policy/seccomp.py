@@ -19,7 +19,9 @@ Two runc behaviours shape how the rules are written:
   filter below would only bind the direct socket(2) entry point: int 0x80
   socketcall(SYS_SOCKET, AF_VSOCK) opened a socket to the hypervisor. A rule refusing
   that sub-call does not help either: libseccomp keeps the allow it generated for the
-  same condition. Hence no i386 (nor x32) at all.
+  same condition. Hence no i386 (nor x32) by default. A spec with allow_32bit admits
+  i386, and the container init then stacks a filter of its own that refuses those two
+  socketcall sub-calls (socketcall_guard_args).
 """
 
 from collections.abc import Mapping
@@ -33,6 +35,12 @@ _ENOSYS: Final = 38
 # the family filter cannot follow socket(2) (above). Left out, they meet libseccomp's
 # bad-architecture action: the thread is killed with SIGSYS.
 ARCHITECTURES: Final[tuple[str, ...]] = ("SCMP_ARCH_X86_64",)
+# allow_32bit: i386 as well. x32 stays out; no distribution ships programs for it.
+ARCHITECTURES_WITH_I386: Final[tuple[str, ...]] = (*ARCHITECTURES, "SCMP_ARCH_X86")
+# The init's flag for its stacked filter: on i386, socketcall(SYS_SOCKET) and
+# socketcall(SYS_SOCKETPAIR) fail with EPERM, so every socket a 32-bit program opens goes
+# through the direct socket(2) call, where the family rules below hold.
+SOCKETCALL_GUARD_FLAG: Final = "-S"
 
 # --- Unconditionally allowed -----------------------------------------------------------
 
@@ -366,11 +374,18 @@ def _socket_rules(capabilities: frozenset[str]) -> list[dict[str, object]]:
     return [_rule_on_arg("socket", 0, "SCMP_CMP_EQ", family) for family in families]
 
 
-def build_seccomp(capabilities: frozenset[str]) -> dict[str, object]:
+def socketcall_guard_args(allow_32bit: bool, seccomp_on: bool) -> list[str]:
+    """The init's arguments for the socketcall guard: where i386 is admitted and a filter
+    is in force (under disable_seccomp there is none to stack on)."""
+    return [SOCKETCALL_GUARD_FLAG] if allow_32bit and seccomp_on else []
+
+
+def build_seccomp(capabilities: frozenset[str], allow_32bit: bool = False) -> dict[str, object]:
     """The OCI linux.seccomp object.
 
     `capabilities` is the container's bounding set, names like "CAP_CHOWN". Syscalls
-    gated on a capability are allowed only when it is present.
+    gated on a capability are allowed only when it is present. `allow_32bit` admits the
+    i386 ABI; the init must then be given socketcall_guard_args.
     """
     unconditional = sorted(_ALWAYS_ALLOWED | _granted(capabilities))
     rules: list[dict[str, object]] = [
@@ -383,6 +398,6 @@ def build_seccomp(capabilities: frozenset[str]) -> dict[str, object]:
     return {
         "defaultAction": "SCMP_ACT_ERRNO",
         "defaultErrnoRet": _EPERM,
-        "architectures": list(ARCHITECTURES),
+        "architectures": list(ARCHITECTURES_WITH_I386 if allow_32bit else ARCHITECTURES),
         "syscalls": rules,
     }

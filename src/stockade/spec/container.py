@@ -217,6 +217,9 @@ class ContainerSpec(_Model):
     cap_add: list[str] = []
     devices: list[Literal["fuse", "tun"]] = []
     writable_paths: list[str] = []
+    # Admit the i386 ABI for images with 32-bit programs (x32 stays refused). It widens the
+    # kernel surface; socketcall's socket and socketpair are refused (docs/security-model.md).
+    allow_32bit: bool = False
     unsafe: UnsafeOptions = UnsafeOptions()
 
     @field_validator("writable_paths")
