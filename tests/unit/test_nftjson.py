@@ -111,3 +111,16 @@ def test_detach_undoes_attach() -> None:
     assert added == removed
     assert {"delete": {"chain": {"family": "inet", "table": "stockade",
                                  "name": "c_0afe0007"}}} in detach
+
+
+# -- what the table guarantees beyond the groups ----------------------------------------------
+
+def test_the_table_stamps_what_reaches_a_container() -> None:
+    """The port guard passes only marked packets to a container: the stamp is the table's."""
+    commands = nftjson.table_commands(SPEC)
+    stamp = [c["add"]["rule"] for c in commands
+             if c.get("add", {}).get("rule", {}).get("chain") == "stamp"]
+    assert len(stamp) == 1
+    assert stamp[0]["expr"][0]["match"]["right"] == SPEC.bridge
+    mangle = stamp[0]["expr"][-1]["mangle"]
+    assert mangle["value"] == {"|": [{"meta": {"key": "mark"}}, SPEC.mark]}

@@ -181,6 +181,20 @@ class Daemon:
                 self._reap(record.handle, "auto-remove after exit")
         for handle in self.engine.expired(time.time()):
             self._reap(handle, "grace time expired")
+        self._guard_firewall()
+
+    def _guard_firewall(self) -> None:
+        """Someone removed the firewall (nft flush ruleset, the nftables service); the
+        port guards pass nothing to the containers until it is back, which is now."""
+        try:
+            restored = self.engine.guard_firewall()
+        except StockadeError as exc:
+            log.error("cannot restore the firewall: %s", exc)
+            return
+        if restored:
+            log.warning("firewall rules were removed; restored for %d containers",
+                        len(restored))
+            self.security("firewall restored", "", {"containers": restored})
 
     def _reap(self, handle: str, why: str) -> None:
         try:

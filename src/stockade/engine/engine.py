@@ -316,6 +316,14 @@ class Engine:
         self.net.publish(handle, mapping)
         return self.inspect(handle)
 
+    def guard_firewall(self) -> builtins.list[str]:
+        """Put the firewall back for containers whose rules someone removed (the port
+        guards pass them nothing meanwhile); the handles restored. Cheap when all is well."""
+        if not self.network.firewall_missing():
+            return []
+        requests = [self._network_request(record.spec) for record in self.state.all()]
+        return self.network.restore(requests, self.net.groups)
+
     def network_log_reader(self, listener: Callable[[dict[str, Any]], None] | None = None,
                            ) -> netlog.NetworkLogReader:
         """Binds the firewall's log group; run it to fill network-log.jsonl (see docs)."""

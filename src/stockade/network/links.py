@@ -112,6 +112,46 @@ def ensure_bridge(ipr: Any, name: str, gateway: IPv4Address, prefixlen: int) -> 
     return index
 
 
+_NET_ADDR_SET = 3
+NUD_PERMANENT = 0x80
+
+
+def pin_bridge_mac(ipr: Any, index: int) -> str:
+    """The bridge's MAC, made fixed: a bridge otherwise takes the lowest MAC of its ports,
+    which would break the gateway entry pinned in every container."""
+    link = ipr.get_links(index)[0]
+    mac = str(link.get_attr("IFLA_ADDRESS"))
+    name = link.get_attr("IFLA_IFNAME")
+    assign = read_sysctl(Path("/sys/class/net", str(name), "addr_assign_type"))
+    if assign != str(_NET_ADDR_SET):
+        ipr.link("set", index=index, address=mac)
+    return mac
+
+
+def link_mac(ipr: Any, name: str) -> str:
+    index = index_of(ipr, name)
+    if index is None:
+        raise LinkError(f"link {name} is missing")
+    return str(ipr.get_links(index)[0].get_attr("IFLA_ADDRESS"))
+
+
+def pin_neighbour(ipr: Any, index: int, address: IPv4Address, mac: str) -> None:
+    """A permanent neighbour entry: ARP can neither change nor has to refresh it."""
+    ipr.neigh("replace", dst=str(address), lladdr=mac, ifindex=index, state=NUD_PERMANENT)
+
+
+def unpin_neighbour(ipr: Any, bridge: str, address: IPv4Address) -> None:
+    """Remove a pinned entry; a missing bridge or entry is fine."""
+    index = index_of(ipr, bridge)
+    if index is None:
+        return
+    try:
+        ipr.neigh("del", dst=str(address), ifindex=index)
+    except NetlinkError as exc:
+        if exc.code not in _GONE:
+            raise
+
+
 def delete_link(ipr: Any, name: str) -> None:
     """Remove a link; one that is already gone is fine."""
     index = index_of(ipr, name)
@@ -166,20 +206,30 @@ def remove_netns(path: Path) -> None:
 # -- the container's link ---------------------------------------------------------------------
 
 def create_veth(ipr: Any, host_name: str, bridge_index: int, namespace: Path) -> None:
-    """A veth pair: `host_name` on the bridge, `eth0` created straight in the namespace."""
+    """A veth pair: `host_name` on the bridge, `eth0` created straight in the namespace.
+    The host end stays down: it goes up once its port guard is on (`set_up`)."""
     ipr.link("add", ifname=host_name, kind="veth",
              peer={"ifname": "eth0", "net_ns_fd": str(namespace)})
     index = index_of(ipr, host_name)
     if index is None:
         raise LinkError(f"veth {host_name} vanished after creation")
-    ipr.link("set", index=index, master=bridge_index, state="up")
+    ipr.link("set", index=index, master=bridge_index)
     # isolated ports cannot talk to each other at layer 2: container to container
     # traffic must be routed through the host, where the firewall sees it
     ipr.brport("set", index=index, isolated=1)
 
 
-def configure_inside(namespace: Path, address: IPv4Address, gateway: IPv4Address) -> None:
-    """eth0 gets a /32, so every packet, even to a neighbour, goes via the gateway."""
+def set_up(ipr: Any, name: str) -> None:
+    index = index_of(ipr, name)
+    if index is None:
+        raise LinkError(f"link {name} is missing")
+    ipr.link("set", index=index, state="up")
+
+
+def configure_inside(namespace: Path, address: IPv4Address, gateway: IPv4Address,
+                     gateway_mac: str) -> str:
+    """eth0 gets a /32, so every packet, even to a neighbour, goes via the gateway, whose
+    MAC is pinned (the port guard lets no ARP reply through). Returns eth0's MAC."""
     with netlink(namespace) as ns:
         eth0 = index_of(ns, "eth0")
         loopback = index_of(ns, "lo")
@@ -190,6 +240,8 @@ def configure_inside(namespace: Path, address: IPv4Address, gateway: IPv4Address
         ns.link("set", index=eth0, state="up")
         ns.route("add", dst=f"{gateway}/32", oif=eth0, scope=_SCOPE_LINK)
         ns.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=eth0)
+        pin_neighbour(ns, eth0, gateway, gateway_mac)
+        return link_mac(ns, "eth0")
 
 
 def harden_inside(namespace: Path, ping_gids: tuple[int, int] | None) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from stockade.errors import Conflict, NotFound, StockadeError
-from stockade.network import files, links, nftjson
+from stockade.network import files, links, nftjson, portguard
 from stockade.network.config import NetworkConfig, scope_tag
 from stockade.network.leases import HostLock, Lease, LeaseStore, PortLease
 from stockade.network.nft import Nft, NftError
@@ -117,12 +117,18 @@ class NetworkManager:
     def _connect(self, lease: Lease, request: AttachRequest, pid: int,
                  groups: GroupSource) -> None:
         ports = self.leases.ports(lease.address)
-        bridge = self._ensure_base()
+        bridge, gateway_mac = self._ensure_base()
         namespace = self.netns_path(lease.address)
+        veth = self.veth_name(lease.address)
         links.hold_netns(namespace, pid)
         with links.netlink() as ipr:
-            links.create_veth(ipr, self.veth_name(lease.address), bridge, namespace)
-        links.configure_inside(namespace, lease.address, self.config.gateway)
+            links.create_veth(ipr, veth, bridge, namespace)
+        mac = links.configure_inside(namespace, lease.address, self.config.gateway, gateway_mac)
+        # the guard goes on before the port comes up, so no frame ever passes unguarded
+        portguard.install(veth, mac, lease.address, self.spec.mark)
+        with links.netlink() as ipr:
+            links.pin_neighbour(ipr, bridge, lease.address, mac)
+            links.set_up(ipr, veth)
         links.harden_inside(namespace, request.ping_gids)
         self._ensure_defaults(request.defaults, groups)
         for name in request.groups:
@@ -167,12 +173,13 @@ class NetworkManager:
 
     # -- host-wide pieces -------------------------------------------------------------------
 
-    def _ensure_base(self) -> int:
-        """The bridge, its sysctls and the table; returns the bridge's index."""
+    def _ensure_base(self) -> tuple[int, str]:
+        """The bridge, its sysctls and the table; returns the bridge's index and MAC."""
         cfg = self.config
         with links.netlink() as ipr:
             links.check_pool_free(ipr, cfg.pool, cfg.bridge)
             index = links.ensure_bridge(ipr, cfg.bridge, cfg.gateway, cfg.pool.prefixlen)
+            mac = links.pin_bridge_mac(ipr, index)
             uplinks = cfg.uplinks if cfg.uplinks is not None else links.default_route_links(ipr)
         # routing from the bridge, DNAT of published ports to loopback clients
         self._set_sysctl(("net", "ipv4", "conf", cfg.bridge, "forwarding"), "1", save=False)
@@ -180,9 +187,17 @@ class NetworkManager:
         for name in uplinks:  # replies and published-port traffic arrive on these
             self._set_sysctl(("net", "ipv4", "conf", name, "forwarding"), "1", save=True)
         if not self.nft.table_exists(cfg.table):
-            self.leases.forget_table()
-            self.nft.apply(nftjson.table_commands(self.spec))
-        return index
+            self._recreate_table()
+        return index, mac
+
+    def _recreate_table(self) -> None:
+        """A fresh table. Groups and defaults went with the old one; wired containers stay
+        marked installed, so the watch (firewall_missing, restore) finds their rules gone."""
+        wired = [lease.address for lease in self.leases.all() if lease.installed]
+        self.leases.forget_table()
+        for address in wired:
+            self.leases.mark_installed(address)
+        self.nft.apply(nftjson.table_commands(self.spec))
 
     def _set_sysctl(self, parts: tuple[str, ...], value: str, save: bool) -> None:
         path = links.sysctl_path(*parts)
@@ -314,6 +329,52 @@ class NetworkManager:
                 raise
             return port
 
+    # -- the firewall watch ----------------------------------------------------------------------
+
+    def firewall_missing(self) -> list[str]:
+        """Handles of this scope's wired containers whose rules are not in the table (all
+        of them when the table is gone); cheap enough for every watcher tick."""
+        wired = [lease for lease in self.leases.all(self.scope) if lease.installed]
+        if not wired:
+            return []
+        present = self.nft.query({"list": {"set": {"family": "inet", "table": self.config.table,
+                                                   "name": "containers"}}})
+        if present is None:
+            return [lease.handle for lease in wired]
+        hooked = {str(e) for item in present if "set" in item
+                  for e in item["set"].get("elem", [])}
+        return [lease.handle for lease in wired if str(lease.address) not in hooked]
+
+    def restore(self, requests: list[AttachRequest], groups: GroupSource) -> list[str]:
+        """Put back the table and the rules of this scope's containers that lost them (an
+        `nft flush ruleset`, a restart of the nftables service). Until then the port guards
+        pass nothing to them. `requests` carry each container's groups and policies.
+        Returns the handles restored."""
+        with self.lock.held():
+            missing = set(self.firewall_missing())
+            if not missing:
+                return []
+            if not self.nft.table_exists(self.config.table):
+                self._recreate_table()
+            wanted = {r.handle: r for r in requests}
+            self._ensure_defaults(requests[0].defaults if requests else [], groups)
+            restored = []
+            for lease in self.leases.all(self.scope):
+                request = wanted.get(lease.handle)
+                if lease.handle not in missing or request is None:
+                    continue  # no longer the engine's: cleanup detaches it
+                for name in request.groups:
+                    self._ensure_group(name, groups)
+                ports = [p.triple() for p in self.leases.ports(lease.address)]
+                commands = nftjson.attach_commands(self.spec, str(lease.address), self.tag,
+                                                   request.groups, ports)
+                commands += nftjson.flow_commands(
+                    "add", self.spec, self._flows(lease.handle, lease.address,
+                                                  request.policies))
+                self.nft.apply(commands)
+                restored.append(lease.handle)
+            return restored
+
     # -- lookups -------------------------------------------------------------------------------
 
     def lookup(self, handle: str) -> tuple[IPv4Address, list[PortLease]] | None:
@@ -352,6 +413,7 @@ class NetworkManager:
             self._unhook(address)
         with links.netlink() as ipr:
             links.delete_link(ipr, self.veth_name(address))
+            links.unpin_neighbour(ipr, self.config.bridge, address)
         links.remove_netns(self.netns_path(address))
         self.leases.release(address)
 

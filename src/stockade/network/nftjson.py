@@ -6,7 +6,9 @@ Layout of the one stockade-owned table (family inet):
               c2c (src . dst . proto . port)
   base chains prerouting/output_nat (DNAT through portmap), postrouting (masquerade),
               forward/input (from the bridge -> from_container, to it -> to_container),
-              output (host -> containers: to_container)
+              output (host -> containers: to_container), stamp (marks what may reach a
+              container: the port guard (portguard.py) drops anything unmarked, so the
+              ports fail closed when this table is gone)
   per container   c_<addr>: network policy, then the scope's defaults chain and bound groups,
               then a rate-limited log and drop
   per group   g_<scope>_<name> with interval sets per protocol (logged and not)
@@ -43,6 +45,7 @@ class TableSpec:
     bridge: str
     log_group: int
     deny_log_per_second: int = 10
+    mark: int = 0x20000000  # stamped on what may reach a container; see portguard.py
 
 
 def _ip(value: int) -> str:
@@ -142,6 +145,8 @@ def table_commands(spec: TableSpec) -> list[Command]:
         _base_chain(spec, "forward", "filter", "forward", 0),
         _base_chain(spec, "input", "filter", "input", 0),
         _base_chain(spec, "output", "filter", "output", 0),
+        # after every filter has had its say: what is still going to a container is allowed
+        _base_chain(spec, "stamp", "filter", "postrouting", 300),
         {"add": _obj(spec, "chain", "from_container")},
         {"add": _obj(spec, "chain", "to_container")},
         # published ports: from other interfaces and from the host itself, never hairpin
@@ -157,6 +162,8 @@ def table_commands(spec: TableSpec) -> list[Command]:
         _rule(spec, "forward", bridge_out, {"jump": {"target": "to_container"}}),
         _rule(spec, "input", bridge_in, {"jump": {"target": "from_container"}}),
         _rule(spec, "output", bridge_out, {"jump": {"target": "to_container"}}),
+        _rule(spec, "stamp", bridge_out, _match(_meta("nfproto"), "ipv4"),
+              {"mangle": {"key": _meta("mark"), "value": {"|": [_meta("mark"), spec.mark]}}}),
         _rule(spec, "from_container", CT_ESTABLISHED, ACCEPT),
         _rule(spec, "from_container", CT_INVALID, DROP),
         _rule(spec, "from_container", {"vmap": {"key": _payload("ip", "saddr"),
