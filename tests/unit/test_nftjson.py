@@ -1,5 +1,6 @@
 """The interval decomposition and the nftables JSON compiler (pure)."""
 
+import ipaddress
 import itertools
 import json
 
@@ -124,3 +125,58 @@ def test_the_table_stamps_what_reaches_a_container() -> None:
     assert stamp[0]["expr"][0]["match"]["right"] == SPEC.bridge
     mangle = stamp[0]["expr"][-1]["mangle"]
     assert mangle["value"] == {"|": [{"meta": {"key": "mark"}}, SPEC.mark]}
+
+
+def test_loopback_from_a_container_is_dropped_unless_a_published_port_put_it_there() -> None:
+    commands = nftjson.table_commands(SPEC)
+    first = next(c["add"]["rule"] for c in commands
+                 if c.get("add", {}).get("rule", {}).get("chain") == "from_container")
+    assert first["expr"][0]["match"]["right"] == {"prefix": {"addr": "127.0.0.0", "len": 8}}
+    assert first["expr"][1]["match"] == {"op": "!", "left": {"ct": {"key": "status"}},
+                                         "right": "dnat"}
+    assert first["expr"][-1] == {"drop": None}
+
+
+small_range = st.tuples(st.integers(0, 63), st.integers(0, 63)).map(lambda p: (min(p), max(p)))
+
+
+@given(small_range, st.lists(small_range, max_size=4))
+def test_carve_removes_reserved_ranges_unless_the_rule_lies_inside_one(
+        destination: tuple[int, int], reserved: list[tuple[int, int]]) -> None:
+    pieces = nftjson.carve(destination, reserved)
+    covered = {p for lo, hi in pieces for p in range(lo, hi + 1)}
+    wanted = set(range(destination[0], destination[1] + 1))
+    named = any(lo <= destination[0] and destination[1] <= hi for lo, hi in reserved)
+    if not named:
+        wanted -= {p for lo, hi in reserved for p in range(lo, hi + 1)}
+    assert covered == wanted
+    assert sum(hi - lo + 1 for lo, hi in pieces) == len(covered)  # disjoint
+
+
+def _allowed(group: SecurityGroup, reserved: list[tuple[int, int]], address: str) -> bool:
+    point = int(ipaddress.IPv4Address(address))
+    return any(box[0][0] <= point <= box[0][1]
+               for box in nftjson.group_boxes(group, reserved)[("all", False)])
+
+
+@given(st.sampled_from(["0.0.0.0/0", "169.0.0.0/8", "10.254.0.0/22", "126.0.0.0/7",
+                        "192.168.1.0/24"]))
+def test_broad_groups_never_include_the_host_the_gateway_or_link_local(broad: str) -> None:
+    reserved = nftjson.reserved_ranges("10.254.0.1", ["192.168.1.5", "10.254.0.1"])
+    group = SecurityGroup(name="g", rules=[EgressRule(protocol="all", destinations=[broad])])
+    for address in ("169.254.169.254", "10.254.0.1", "192.168.1.5", "127.0.0.1"):
+        assert not _allowed(group, reserved, address)
+
+
+def test_a_rule_that_names_a_reserved_destination_keeps_it() -> None:
+    reserved = nftjson.reserved_ranges("10.254.0.1", ["192.168.1.5"])
+    named = SecurityGroup(name="g", rules=[
+        EgressRule(protocol="all", destinations=["169.254.169.254"]),
+        EgressRule(protocol="all", destinations=["10.254.0.1"]),
+        EgressRule(protocol="all", destinations=["0.0.0.0/0"]),
+    ])
+    assert _allowed(named, reserved, "169.254.169.254")
+    assert _allowed(named, reserved, "10.254.0.1")
+    assert _allowed(named, reserved, "8.8.8.8")
+    assert not _allowed(named, reserved, "169.254.0.1")
+    assert not _allowed(named, reserved, "192.168.1.5")

@@ -225,10 +225,20 @@ class NetworkManager:
 
     # -- groups -----------------------------------------------------------------------------
 
+    def _reserved(self) -> tuple[list[tuple[int, int]], str]:
+        """The ranges groups reach only by naming them, and a tag that changes with them
+        (recorded with each installed group, so a new host address reinstalls it)."""
+        with links.netlink() as ipr:
+            host = sorted({str(m.get_attr("IFA_ADDRESS")) for m in ipr.get_addr(family=2)})
+        ranges = nftjson.reserved_ranges(str(self.config.gateway), host)
+        return ranges, scope_tag(repr(ranges))
+
     def _ensure_group(self, name: str, groups: GroupSource) -> None:
-        digest = groups.digest(name)
+        reserved, tag = self._reserved()
+        digest = f"{groups.digest(name)}/{tag}"
         if self.leases.group_digest(self.scope, name) != digest:
-            self.nft.apply(nftjson.group_commands(self.spec, self.tag, groups.load(name)))
+            self.nft.apply(nftjson.group_commands(self.spec, self.tag, groups.load(name),
+                                                  reserved))
             self.leases.set_group(self.scope, name, digest)
 
     def _ensure_defaults(self, names: list[str], groups: GroupSource) -> None:
@@ -246,8 +256,9 @@ class NetworkManager:
             if not self.nft.table_exists(self.config.table):
                 self.leases.forget_table()
                 return
-            self.nft.apply(nftjson.group_commands(self.spec, self.tag, group))
-            self.leases.set_group(self.scope, group.name, group.digest)
+            reserved, tag = self._reserved()
+            self.nft.apply(nftjson.group_commands(self.spec, self.tag, group, reserved))
+            self.leases.set_group(self.scope, group.name, f"{group.digest}/{tag}")
 
     def remove_group(self, name: str) -> None:
         """Drop a group nobody references any more (the engine checks bindings)."""

@@ -13,6 +13,10 @@ Layout of the one stockade-owned table (family inet):
               then a rate-limited log and drop
   per group   g_<scope>_<name> with interval sets per protocol (logged and not)
   per scope   d_<scope>: jumps to the groups bound as platform defaults
+
+Groups never reach the reserved destinations (link-local, loopback, the gateway, the
+host's own addresses) through a broader rule: only a rule whose destination lies wholly
+inside a reserved range names it.
 """
 
 import ipaddress
@@ -20,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stockade.network.intervals import Box, disjoint
+from stockade.network.intervals import Box, Interval, disjoint
 from stockade.spec.network import EgressRule, SecurityGroup
 
 Command = dict[str, Any]
@@ -104,6 +108,7 @@ def _log(spec: TableSpec, prefix: str) -> Expr:
     return {"log": {"prefix": prefix, "group": spec.log_group}}
 
 
+LOOPBACK: Expr = {"prefix": {"addr": "127.0.0.0", "len": 8}}
 ACCEPT: Expr = {"accept": None}
 DROP: Expr = {"drop": None}
 CT_ESTABLISHED = _match({"ct": {"key": "state"}}, ["established", "related"], "in")
@@ -164,6 +169,10 @@ def table_commands(spec: TableSpec) -> list[Command]:
         _rule(spec, "output", bridge_out, {"jump": {"target": "to_container"}}),
         _rule(spec, "stamp", bridge_out, _match(_meta("nfproto"), "ipv4"),
               {"mangle": {"key": _meta("mark"), "value": {"|": [_meta("mark"), spec.mark]}}}),
+        # route_localnet on the bridge would take these to the host's 127.0.0.1 services;
+        # only the replies of a published port reached from loopback (DNAT) come this way
+        _rule(spec, "from_container", _match(_payload("ip", "daddr"), LOOPBACK),
+              _match({"ct": {"key": "status"}}, "dnat", "!"), DROP),
         _rule(spec, "from_container", CT_ESTABLISHED, ACCEPT),
         _rule(spec, "from_container", CT_INVALID, DROP),
         _rule(spec, "from_container", {"vmap": {"key": _payload("ip", "saddr"),
@@ -181,8 +190,36 @@ def delete_table(spec: TableSpec) -> list[Command]:
 
 # -- security groups --------------------------------------------------------------------
 
-def _rule_boxes(rule: EgressRule) -> tuple[str, list[Box]]:
-    dests = rule.destination_intervals()
+LINK_LOCAL: Interval = (int(ipaddress.IPv4Address("169.254.0.0")),
+                        int(ipaddress.IPv4Address("169.254.255.255")))
+LOOPBACK_RANGE: Interval = (int(ipaddress.IPv4Address("127.0.0.0")),
+                            int(ipaddress.IPv4Address("127.255.255.255")))
+
+
+def reserved_ranges(gateway: str, host_addresses: Iterable[str]) -> list[Interval]:
+    """What no group reaches unless a rule names it: link-local (cloud metadata lives
+    there), loopback, the gateway and every address of the host."""
+    singles = [int(ipaddress.IPv4Address(a)) for a in (gateway, *host_addresses)]
+    return sorted({LINK_LOCAL, LOOPBACK_RANGE, *((a, a) for a in singles)})
+
+
+def carve(destination: Interval, reserved: Sequence[Interval]) -> list[Interval]:
+    """`destination` less every reserved range it does not lie wholly inside."""
+    low, high = destination
+    if any(r_low <= low and high <= r_high for r_low, r_high in reserved):
+        return [destination]  # the rule names a reserved destination: it meant it
+    pieces = [destination]
+    for r_low, r_high in reserved:
+        cut: list[Interval] = []
+        for p_low, p_high in pieces:
+            below, above = (p_low, min(p_high, r_low - 1)), (max(p_low, r_high + 1), p_high)
+            cut += [part for part in (below, above) if part[0] <= part[1]]
+        pieces = cut
+    return pieces
+
+
+def _rule_boxes(rule: EgressRule, reserved: Sequence[Interval] = ()) -> tuple[str, list[Box]]:
+    dests = [piece for d in rule.destination_intervals() for piece in carve(d, reserved)]
     if rule.protocol in ("tcp", "udp"):
         return rule.protocol, [(d, p) for d in dests for p in rule.port_intervals()]
     if rule.protocol == "icmp":
@@ -191,12 +228,13 @@ def _rule_boxes(rule: EgressRule) -> tuple[str, list[Box]]:
     return "all", [(d,) for d in dests]
 
 
-def group_boxes(group: SecurityGroup) -> dict[tuple[str, bool], list[Box]]:
+def group_boxes(group: SecurityGroup,
+                reserved: Sequence[Interval] = ()) -> dict[tuple[str, bool], list[Box]]:
     """(kind, logged) -> disjoint boxes; logged allowances are kept apart so they log."""
     raw: dict[tuple[str, bool], list[Box]] = {(k, lg): [] for k in GROUP_KINDS
                                                for lg in (False, True)}
     for rule in group.rules:
-        kind, boxes = _rule_boxes(rule)
+        kind, boxes = _rule_boxes(rule, reserved)
         raw[(kind, rule.log)].extend(boxes)
     return {key: disjoint(boxes) for key, boxes in raw.items()}
 
@@ -219,13 +257,16 @@ def _group_match(kind: str, set_name: str) -> list[Expr]:
     return [_match(daddr, f"@{set_name}")]
 
 
-def group_commands(spec: TableSpec, scope_tag: str, group: SecurityGroup) -> list[Command]:
-    """Install or replace a group in place: containers jumping to it see the change at once."""
+def group_commands(spec: TableSpec, scope_tag: str, group: SecurityGroup,
+                   reserved: Sequence[Interval] = ()) -> list[Command]:
+    """Install or replace a group in place: containers jumping to it see the change at once.
+    `reserved` (see reserved_ranges) is carved out of every broader rule."""
     chain = group_chain(scope_tag, group.name)
     commands: list[Command] = [{"add": _obj(spec, "chain", chain)},
                                {"flush": _obj(spec, "chain", chain)}]
     rules: list[Command] = []
-    for (kind, logged), boxes in sorted(group_boxes(group).items(), key=_logged_first):
+    for (kind, logged), boxes in sorted(group_boxes(group, reserved).items(),
+                                        key=_logged_first):
         name = group_set(scope_tag, group.name, kind, logged)
         commands += [{"add": _obj(spec, "set", name, type=_SET_TYPES[kind], flags=["interval"])},
                      {"flush": _obj(spec, "set", name)}]
