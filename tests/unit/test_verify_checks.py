@@ -57,9 +57,10 @@ def test_every_layer_and_every_battery_row_is_reported() -> None:
         <= ids
     assert {"user.mapping", "capabilities", "no_new_privs", "seccomp.mode", "seccomp.filter",
             "mac", "mac.network", "paths.masked", "paths.readonly", "devices", "memory", "cpu",
-            "pids", "disk", "network.isolation", "network.egress", "probe"} <= ids
-    assert [r.number for r in BATTERY] == list(range(1, 29))
-    assert len(ids) == 1 + len(LAYERS) + 28
+            "pids", "disk", "network.isolation", "network.egress", "probe", "paths.noexec",
+            "exec.memfd"} <= ids
+    assert [r.number for r in BATTERY] == list(range(1, 31))
+    assert len(ids) == 1 + len(LAYERS) + 30
 
 
 def test_seccomp_off_fails_the_seccomp_rows_only() -> None:

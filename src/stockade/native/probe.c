@@ -9,6 +9,9 @@
  *   -c ADDR:PORT   a TCP destination that egress policy must refuse (connect, close)
  *   -p PORT        a TCP port the spec lets the application neither bind nor connect to:
  *                  bind and connect on loopback (Landlock says EACCES; nothing listens)
+ *   -w PATH        a directory the application may write: its mount flags, and whether a
+ *                  program written there can be mapped executable (as the loader would)
+ *   -X             exit 0 at once (what the memfd execution attempt runs, if it runs)
  *
  * It collects facts and makes the harmless form of every attempt in the escape battery,
  * and prints one record per line, fields separated by tabs:
@@ -20,6 +23,8 @@
  *   masked   PATH ERRNO SIZE            bytes (or directory entries) read, if readable
  *   readonly PATH RDONLY ERRNO          statvfs read-only flag; open-for-write errno
  *   device   PATH TYPE MAJOR:MINOR      a device node under /dev
+ *   mountflags PATH FLAGS             ro,nosuid,nodev,noexec as set ('-': none), or
+ *                                       absent:ERRNO
  *   end      ok                         the probe ran to the end
  *
  * Every attempt is made so that it would change nothing even if it were allowed: calls
@@ -68,8 +73,8 @@
 #define CAP_SYS_ADMIN_BIT 21
 
 static const char *masked[MAX_ARGS], *readonly[MAX_ARGS], *sockets[MAX_ARGS],
-	*targets[MAX_ARGS];
-static int n_masked, n_readonly, n_sockets, n_targets;
+	*targets[MAX_ARGS], *writable[MAX_ARGS];
+static int n_masked, n_readonly, n_sockets, n_targets, n_writable;
 static const char *unlisted_port;
 static char scratch[] = "/tmp/.stockade-probe-XXXXXX";
 static int have_scratch;
@@ -461,6 +466,117 @@ static void abi_attempts(void)
 		"x32 socket(AF_VSOCK) in a child");
 }
 
+/* ---- executing what the application wrote ---------------------------------------------- */
+
+#define PROBE_MFD_CLOEXEC 0x0001U
+#define PROBE_MFD_EXEC 0x0010U /* Linux 6.3 */
+
+/* The smallest x86_64 program: one PT_LOAD segment whose code is exit(0). It is what the
+ * attempts below write and try to run, so they depend on nothing in the image (the probe
+ * itself is execute-only to the container). */
+static const unsigned char tiny_elf[] = {
+	0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* ELF64, little endian */
+	2, 0, 0x3e, 0, 1, 0, 0, 0,                                 /* ET_EXEC, x86_64, v1 */
+	0x78, 0, 0x40, 0, 0, 0, 0, 0,                              /* entry 0x400078 */
+	0x40, 0, 0, 0, 0, 0, 0, 0,                                 /* program headers at 64 */
+	0, 0, 0, 0, 0, 0, 0, 0,                                    /* no section headers */
+	0, 0, 0, 0, 0x40, 0, 0x38, 0, 1, 0, 0, 0, 0, 0, 0, 0,      /* sizes, one phdr */
+	1, 0, 0, 0, 5, 0, 0, 0,                                    /* PT_LOAD, R+X */
+	0, 0, 0, 0, 0, 0, 0, 0,                                    /* file offset 0 */
+	0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0, 0,      /* at 0x400000 */
+	0x81, 0, 0, 0, 0, 0, 0, 0, 0x81, 0, 0, 0, 0, 0, 0, 0,      /* 129 bytes */
+	0, 0x10, 0, 0, 0, 0, 0, 0,                                 /* page aligned */
+	0xb8, 0x3c, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05,               /* exit(0) */
+};
+
+static int write_all(int fd, const unsigned char *data, size_t size)
+{
+	while (size > 0) {
+		ssize_t n = write(fd, data, size);
+		if (n < 0)
+			return -1;
+		data += n;
+		size -= (size_t)n;
+	}
+	return 0;
+}
+
+static int exec_fd = -1;
+
+static long do_execveat(void)
+{
+	char *argv[] = {"stockade-probe", "-X", NULL};
+	char *envp[] = {NULL};
+	return syscall(SYS_execveat, exec_fd, "", argv, envp, AT_EMPTY_PATH);
+}
+
+/* vm.memfd_noexec=2 refuses MFD_EXEC and seals every other memfd against execution. */
+static void memfd_attempts(void)
+{
+	char value[32];
+	int n = read_text("/proc/sys/vm/memfd_noexec", value, sizeof(value));
+	if (n > 0 && value[n - 1] == '\n')
+		value[n - 1] = '\0';
+	fact("memfd.noexec", "%s", n < 0 ? "absent" : value);
+	long fd = syscall(SYS_memfd_create, "stockade-probe", PROBE_MFD_EXEC | PROBE_MFD_CLOEXEC);
+	attempt("memfd.create_exec", fd, "memfd_create(MFD_EXEC)");
+	if (fd >= 0)
+		close((int)fd);
+	exec_fd = (int)syscall(SYS_memfd_create, "stockade-probe", PROBE_MFD_CLOEXEC);
+	if (exec_fd < 0 || write_all(exec_fd, tiny_elf, sizeof(tiny_elf)) != 0) {
+		attempt("memfd.write", -1, "memfd_create and write of a tiny program");
+		if (exec_fd >= 0)
+			close(exec_fd);
+		return;
+	}
+	attempt("memfd.chmod", fchmod(exec_fd, 0755), "fchmod(memfd, 0755)");
+	attempt("memfd.execveat", in_child(do_execveat),
+		"execveat(memfd holding exit(0), AT_EMPTY_PATH) in a child");
+	close(exec_fd);
+}
+
+/* A program written to a writable directory, mapped executable as the dynamic loader
+ * would map it (`ld.so /tmp/x` never calls execve, so Landlock's execute right does not
+ * see it): the noexec mount flag refuses the mapping with EPERM. The file is O_TMPFILE,
+ * never linked, gone at close. */
+static void writable_dir(const char *dir)
+{
+	struct statvfs vfs;
+	if (statvfs(dir, &vfs) != 0) {
+		printf("mountflags\t%s\tabsent:%d\n", dir, errno);
+		return;
+	}
+	char flags[64] = "";
+	static const struct { unsigned long bit; const char *name; } known[] = {
+		{ST_RDONLY, "ro"}, {ST_NOSUID, "nosuid"}, {ST_NODEV, "nodev"},
+		{ST_NOEXEC, "noexec"}};
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (vfs.f_flag & known[i].bit)
+			snprintf(flags + strlen(flags), sizeof(flags) - strlen(flags), "%s%s",
+				 flags[0] ? "," : "", known[i].name);
+	printf("mountflags\t%s\t%s\n", dir, flags[0] ? flags : "-");
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0700);
+	if (fd < 0 || write_all(fd, tiny_elf, sizeof(tiny_elf)) != 0) {
+		attempt("exec.mmap_file", -1, "O_TMPFILE in %s", dir);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	void *map = mmap(NULL, sizeof(tiny_elf), PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	attempt("exec.mmap", map == MAP_FAILED ? -1 : 0, "mmap(PROT_EXEC) of a program in %s",
+		dir);
+	if (map != MAP_FAILED)
+		munmap(map, sizeof(tiny_elf));
+	close(fd);
+}
+
+static void exec_attempts(void)
+{
+	memfd_attempts();
+	for (int i = 0; i < n_writable; i++)
+		writable_dir(writable[i]);
+}
+
 /* ---- filesystem: cgroups, /proc, masks, devices ---------------------------------------- */
 
 static void cgroup_attempts(void)
@@ -724,18 +840,21 @@ static int add(const char **list, int *count, const char *value)
 int main(int argc, char **argv)
 {
 	int opt, bad = 0;
-	while ((opt = getopt(argc, argv, "m:r:s:c:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:r:s:c:p:w:X")) != -1) {
 		switch (opt) {
 		case 'm': bad |= add(masked, &n_masked, optarg); break;
 		case 'r': bad |= add(readonly, &n_readonly, optarg); break;
 		case 's': bad |= add(sockets, &n_sockets, optarg); break;
 		case 'c': bad |= add(targets, &n_targets, optarg); break;
 		case 'p': unlisted_port = optarg; break;
+		case 'w': bad |= add(writable, &n_writable, optarg); break;
+		case 'X': return 0;
 		default: bad = -1;
 		}
 	}
 	if (bad || optind != argc) {
-		fprintf(stderr, "usage: %s [-m PATH] [-r PATH] [-s PATH] [-c ADDR:PORT] [-p PORT]\n", argv[0]);
+		fprintf(stderr, "usage: %s [-m PATH] [-r PATH] [-s PATH] [-c ADDR:PORT] [-p PORT] "
+			"[-w PATH] [-X]\n", argv[0]);
 		return 2;
 	}
 	have_scratch = mkdtemp(scratch) != NULL;
@@ -748,6 +867,7 @@ int main(int argc, char **argv)
 	process_attempts();
 	kernel_attempts();
 	socket_attempts();
+	exec_attempts();
 	abi_attempts();
 	cgroup_attempts();
 	masked_paths();

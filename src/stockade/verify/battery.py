@@ -205,6 +205,10 @@ BATTERY: tuple[Row, ...] = (
     Row(28, "32-bit and x32 side doors", "int 0x80 socketcall(AF_VSOCK, AF_ALG, "
         "AF_PACKET) and x32 socket(AF_VSOCK): killed by SIGSYS or EPERM (ENOSYS: no such ABI)",
         attempts("abi.i386_socketcall", "abi.x32_socket", blocked=FOREIGN_ABI_REFUSED)),
+    Row(29, "run an anonymous memory file", "memfd_create(MFD_EXEC) refused; a memfd cannot "
+        "be made executable or run with execveat", layer(checks.memfd_exec)),
+    Row(30, "run what was written (ld.so, mmap)", "writable directories noexec: "
+        "mmap(PROT_EXEC) of a program written there EPERM", layer(checks.writable_noexec)),
 )
 
 

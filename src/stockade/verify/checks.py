@@ -257,6 +257,57 @@ def devices(ev: Evidence) -> Check:
                "device", combine(*parts))
 
 
+# -- executing what the application wrote --------------------------------------------------
+
+NOEXEC_FLAGS = frozenset({"noexec", "nosuid", "nodev"})
+EXEC_REFUSED = errnos(EACCES, EPERM)
+
+
+def writable_noexec(ev: Evidence) -> Check:
+    """Landlock's execute right covers execve only: the loader and mmap(PROT_EXEC) are
+    stopped by the noexec mount flag on every directory the application may write."""
+    expected = ("every writable directory noexec, nosuid, nodev; mmap(PROT_EXEC) of a program "
+                "written there EPERM (what ld.so would do)")
+    seen = {m.path: m for m in ev.probe.mountflags}
+    missing = [p for p in ev.expect.writable_dirs if p not in seen]
+    if missing:
+        return row("paths.noexec", "writable means not executable", expected,
+                   not_observed(", ".join(missing)))
+    present = [p for p in ev.expect.writable_dirs if seen[p].absent_errno is None]
+    lacking = [f"{p} lacks {','.join(sorted(NOEXEC_FLAGS - seen[p].flags))}" for p in present
+               if not seen[p].flags >= NOEXEC_FLAGS]
+    maps = ev.probe.named("exec.mmap")
+    mapped = [f"{a.detail}: {a.result}" for a in maps if a.errno != EPERM]
+    absent = len(ev.expect.writable_dirs) - len(present)
+    if lacking or mapped:
+        result = verdict(False, "EXECUTABLE: " + "; ".join(lacking + mapped))
+    elif present and not maps:
+        result = not_observed("exec.mmap (no program could be written to try)")
+    else:
+        result = verdict(True, f"{len(present)} directories noexec,nosuid,nodev; "
+                         f"mmap(PROT_EXEC) EPERM in {len(maps)}"
+                         + (f"; {absent} absent in this image" if absent else ""))
+    return row("paths.noexec", "writable means not executable", expected, result)
+
+
+def memfd_exec(ev: Evidence) -> Check:
+    expected = ("vm.memfd_noexec=2: memfd_create(MFD_EXEC) refused, memfds sealed "
+                "(fchmod EPERM), execveat of one refused")
+    setting = ev.probe.fact("memfd.noexec")
+    if setting is None:
+        return row("exec.memfd", "anonymous memory files", expected,
+                   not_observed("memfd.noexec"))
+    tries = judge(ev.probe, ["memfd.create_exec", "memfd.chmod", "memfd.execveat"],
+                  EXEC_REFUSED)
+    if setting == "absent":  # kernels before 6.3 have neither the setting nor MFD_EXEC
+        ran = any(a.errno == 0 for a in ev.probe.named("memfd.execveat"))
+        return row("exec.memfd", "anonymous memory files", expected, Verdict(
+            Status.GAP if ran else tries.status,
+            f"this kernel has no vm.memfd_noexec (Linux 6.3+): {tries.observed}"))
+    return row("exec.memfd", "anonymous memory files", expected,
+               combine(verdict(setting == "2", f"vm.memfd_noexec={setting}"), tries))
+
+
 # -- resources ------------------------------------------------------------------------------
 
 def _cgroup_equals(ev: Evidence, key: str, want: str, label: str) -> Verdict:
@@ -360,5 +411,6 @@ def egress(ev: Evidence) -> Check:
 LAYERS: tuple[LayerCheck, ...] = (
     *(_namespace(kind) for kind in NAMESPACES),
     user_mapping, capabilities, no_new_privs, seccomp_mode, seccomp_filter, mac, mac_network,
-    masked_paths, readonly_paths, devices, memory, cpu, pids, disk, network_isolation, egress,
+    masked_paths, readonly_paths, devices, writable_noexec, memfd_exec, memory, cpu, pids, disk,
+    network_isolation, egress,
 )

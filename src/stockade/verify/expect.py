@@ -37,6 +37,8 @@ class Expectations(BaseModel):
     unlisted_port: int
     masked_paths: tuple[str, ...]
     readonly_paths: tuple[str, ...]
+    # every directory the application may write: each must be noexec, nosuid and nodev
+    writable_dirs: tuple[str, ...] = ()
     memory_bytes: int
     cpu_shares: int
     pids: int
@@ -71,6 +73,7 @@ def expectations(spec: ContainerSpec, host: HostFeatures, id_base: int,
         unlisted_port=landlock.unlisted_port(spec),
         masked_paths=paths.MASKED_PATHS,
         readonly_paths=paths.READONLY_PATHS,
+        writable_dirs=tuple(landlock.writable_paths(spec)),
         memory_bytes=spec.limits.memory_bytes,
         cpu_shares=effective_cpu_shares(spec.limits),
         pids=spec.limits.pids,

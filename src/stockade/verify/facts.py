@@ -51,6 +51,15 @@ class ReadonlyPath(_Frozen):
     write_errno: int | None
 
 
+class MountFlags(_Frozen):
+    """A writable directory's mount flags from statvfs (ro, nosuid, nodev, noexec), or
+    absent with the errno of the failed statvfs."""
+
+    path: str
+    flags: frozenset[str] = frozenset()
+    absent_errno: int | None = None
+
+
 class DeviceNode(_Frozen):
     path: str
     kind: str  # "c" or "b"
@@ -67,6 +76,7 @@ class ProbeFacts(_Frozen):
     masked: tuple[MaskedPath, ...] = ()
     readonly: tuple[ReadonlyPath, ...] = ()
     devices: tuple[DeviceNode, ...] = ()
+    mountflags: tuple[MountFlags, ...] = ()
     complete: bool = False
     malformed: tuple[str, ...] = ()
 
@@ -118,7 +128,7 @@ class HostFacts(_Frozen):
 
 
 _FIELDS = {"fact": 2, "item": 2, "attempt": 3, "masked": 3, "readonly": 3, "device": 3,
-           "end": 1}
+           "mountflags": 2, "end": 1}
 
 
 def parse_probe(text: str) -> ProbeFacts:
@@ -126,7 +136,7 @@ def parse_probe(text: str) -> ProbeFacts:
     facts: dict[str, str] = {}
     lists: dict[str, list[str]] = {}
     parts: dict[str, list[object]] = {"attempt": [], "masked": [], "readonly": [],
-                                      "device": []}
+                                      "device": [], "mountflags": []}
     malformed: list[str] = []
     complete = False
     for line in text.splitlines():
@@ -150,7 +160,7 @@ def parse_probe(text: str) -> ProbeFacts:
         "facts": facts, "lists": {k: tuple(v) for k, v in lists.items()},
         "attempts": parts["attempt"], "masked": parts["masked"],
         "readonly": parts["readonly"], "devices": parts["device"],
-        "complete": complete, "malformed": tuple(malformed)})
+        "mountflags": parts["mountflags"], "complete": complete, "malformed": tuple(malformed)})
 
 
 def _record(kind: str, fields: list[str]) -> BaseModel:
@@ -164,5 +174,10 @@ def _record(kind: str, fields: list[str]) -> BaseModel:
             return ReadonlyPath(path=fields[0], read_only=None, write_errno=err)
         return ReadonlyPath(path=fields[0], read_only=bool(flag),
                             write_errno=None if err < 0 else err)
+    if kind == "mountflags":
+        if fields[1].startswith("absent:"):
+            return MountFlags(path=fields[0], absent_errno=int(fields[1].partition(":")[2]))
+        names = frozenset() if fields[1] == "-" else frozenset(fields[1].split(","))
+        return MountFlags(path=fields[0], flags=names)
     major, _, minor = fields[2].partition(":")
     return DeviceNode(path=fields[0], kind=fields[1], major=int(major), minor=int(minor))

@@ -29,7 +29,8 @@ def probe_args(expect: Expectations, targets: tuple[str, ...]) -> list[str]:
     """The probe's command line: what to check comes from policy, not from the C side."""
     args = [PROBE_PATH]
     for flag, values in (("-m", expect.masked_paths), ("-r", expect.readonly_paths),
-                         ("-s", expect.platform_sockets), ("-c", targets)):
+                         ("-s", expect.platform_sockets), ("-c", targets),
+                         ("-w", expect.writable_dirs)):
         for value in values:
             args += [flag, value]
     if expect.landlock_network:
