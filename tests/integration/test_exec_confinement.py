@@ -14,6 +14,7 @@ from stockade import native
 from stockade.engine import Engine, binds, noexec_dirs
 from stockade.runtime import memfd
 from tests.containerkit import allowed_dir
+from tests.imagekit import ImageSpec, Member, sample_image, write_oci_layout
 from tests.integration.helpers import exec_capture, run, start_detached
 
 pytestmark = pytest.mark.integration
@@ -123,3 +124,24 @@ def test_a_writable_directory_reached_through_a_symlink_is_not_staged(tmp_path: 
     finally:
         binds.unstage(staging)
     assert not staging.exists()
+
+
+def _image_with(engine: Engine, images_dir: Path, name: str, extra: list[Member],
+                drop: str, working_dir: str = "/") -> str:
+    spec = sample_image()
+    base = [m for m in spec.layers[0] if m.name != drop]
+    spec = ImageSpec(layers=[base + extra], working_dir=working_dir)
+    engine.import_image(write_oci_layout(spec, images_dir / name), name=name)
+    return name
+
+
+def test_an_image_whose_tmp_is_a_symlink_to_root_gets_no_write_access_to_root(
+        engine: Engine, tmp_path: Path) -> None:
+    image = _image_with(engine, tmp_path, "tmp-to-root", [Member("tmp", "symlink", target="/")],
+                        drop="tmp")
+    script = ("echo x > /tmp/planted && echo WROTE-TMP; echo x > /etc/planted && echo WROTE-ETC;"
+              " echo x > /planted && echo WROTE-ROOT; echo done")
+    result = run(engine, ["sh", "-c", script], image=image, process={"user": "root"})
+    assert "done" in result.out, result.err
+    assert "WROTE" not in result.out, result.out
+    assert "/tmp holds a symlink: no access granted through it" in result.err

@@ -13,6 +13,7 @@ from stockade.engine import Engine
 from stockade.errors import InvalidSpec
 from stockade.runtime.runc import Stdio
 from tests.daemonkit import Daemon
+from tests.imagekit import ImageSpec, Member, sample_image, write_oci_layout
 from tests.integration.helpers import run, spec, start_detached
 
 pytestmark = pytest.mark.integration
@@ -38,6 +39,10 @@ def test_a_setuid_file_planted_in_a_container_raises_nobody_on_the_host(engine: 
         done = subprocess.run([str(planted), "id", "-u"], capture_output=True, text=True,
                               check=True)
         assert done.stdout.strip() == str(os.geteuid())
+        # the same file in the writable layer (the overlay's upper directory) is on a
+        # nosuid filesystem too
+        upper = list((engine.config.root / "volumes").rglob("upper/tmp/busybox"))
+        assert upper and all(os.statvfs(p).f_flag & os.ST_NOSUID for p in upper)
     finally:
         engine.destroy(result.info.handle)
 
@@ -77,3 +82,23 @@ def exec_capture_in(engine: Engine, name: str, args: list[str], cwd: str) -> tup
             os.close(stdin)
         out.seek(0)
         return code, out.read().decode()
+
+
+@pytest.mark.parametrize(("working_dir", "extra", "message"), [
+    ("/proc/self/fd/7", [], "is in /proc"),
+    ("/work", [Member("work", "symlink", target="/proc/self/fd/7")], "resolved in the image"),
+    ("/app/up/self/cwd", [Member("app/up", "symlink", target="../proc")],
+     "resolved in the image"),
+    ("app", [], "must be an absolute path"),
+])
+def test_an_image_working_directory_of_the_cve_2024_21626_shape_is_refused(
+        engine: Engine, tmp_path: Path, working_dir: str, extra: list[Member],
+        message: str) -> None:
+    image = sample_image()
+    spec_image = ImageSpec(layers=[image.layers[0] + extra], working_dir=working_dir)
+    name = f"wd-{len(extra)}-{abs(hash(working_dir)) % 10_000}"
+    engine.import_image(write_oci_layout(spec_image, tmp_path / "oci"), name=name)
+    with pytest.raises(InvalidSpec, match=message) as refused:
+        engine.create(spec(["true"], image=name))
+    assert "\n" not in str(refused.value)
+    assert [c.handle for c in engine.list()] == []
