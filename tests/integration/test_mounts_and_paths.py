@@ -11,7 +11,9 @@ import pytest
 
 from stockade.engine import Engine
 from stockade.errors import InvalidSpec
+from stockade.linux.mounts import mounts_under
 from stockade.runtime.runc import Stdio
+from stockade.volumes import xfs
 from tests.daemonkit import Daemon
 from tests.imagekit import ImageSpec, Member, sample_image, write_oci_layout
 from tests.integration.helpers import run, spec, start_detached
@@ -102,3 +104,23 @@ def test_an_image_working_directory_of_the_cve_2024_21626_shape_is_refused(
         engine.create(spec(["true"], image=name))
     assert "\n" not in str(refused.value)
     assert [c.handle for c in engine.list()] == []
+
+
+def test_the_xfs_writable_layer_is_sealed_nosuid_nodev(tmp_path: Path) -> None:
+    # The XFS backend's layer is a directory of the store's filesystem, so it binds it onto
+    # itself with the flags. This kernel lacks XFS quotas, so the backend itself cannot run
+    # here: the sealing is proven on a plain directory.
+    layer = tmp_path / "disk"
+    layer.mkdir()
+    before = os.statvfs(layer).f_flag
+    try:
+        xfs.seal(layer)
+        xfs.seal(layer)  # a retried create seals again without stacking a second bind
+        assert len([p for p in mounts_under(tmp_path) if p == layer]) == 1
+        flags = os.statvfs(layer).f_flag
+        assert flags & os.ST_NOSUID and flags & os.ST_NODEV
+        assert not before & os.ST_NOSUID  # the flags come from the seal, not from /tmp
+    finally:
+        xfs.unseal(layer)
+        xfs.unseal(layer)  # destroy runs twice
+    assert mounts_under(tmp_path) == []

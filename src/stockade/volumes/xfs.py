@@ -9,13 +9,23 @@ import re
 import shutil
 from pathlib import Path
 
-from stockade.linux.mounts import filesystem_type, mount_points
+from stockade.linux.mounts import (
+    MS_NODEV,
+    MS_NOSUID,
+    filesystem_type,
+    is_mountpoint,
+    mount,
+    mount_points,
+    unmount,
+)
 from stockade.volumes import tools, writable
 from stockade.volumes.record import VolumeRecord
 
 QUOTA_PROC = Path("/proc/fs/xfs/xqmstat")  # present only when the kernel has XFS quotas
 _PROJECT_BASE = 1 << 20
 _PROJECT_SPAN = (1 << 31) - _PROJECT_BASE
+_MS_REMOUNT = 0x20
+_MS_BIND = 0x1000
 
 
 def mount_options(path: Path) -> set[str]:
@@ -47,6 +57,21 @@ def unavailable_reason(store: Path) -> str | None:
     return "; ".join(problems) or None
 
 
+def seal(directory: Path) -> None:
+    """Bind the writable layer onto itself nosuid, nodev. The other backends mount a
+    filesystem of their own with those flags; here the layer is a directory of the
+    store's filesystem, which may allow setuid files and device nodes."""
+    if not is_mountpoint(directory):
+        mount(str(directory), directory, "", _MS_BIND)
+    mount("", directory, "", _MS_BIND | _MS_REMOUNT | MS_NOSUID | MS_NODEV)
+
+
+def unseal(directory: Path) -> None:
+    """Undo seal(); safe when it was never sealed or is gone."""
+    if directory.exists() and is_mountpoint(directory):
+        unmount(directory)
+
+
 class XfsBackend:
     """A project id per container directory, with a hard block limit on the project."""
 
@@ -73,8 +98,10 @@ class XfsBackend:
         self._quota(f"project -s -p {record.writable} {record.project_id}")
         self._quota(f"limit -p bhard={record.disk_bytes} {record.project_id}")
         writable.prepare(record.writable, owner)
+        seal(record.writable)
 
     def destroy(self, record: VolumeRecord) -> None:
+        unseal(record.writable)
         if record.writable.exists():
             with contextlib.suppress(tools.VolumeError):
                 self._quota(f"limit -p bhard=0 {record.project_id}")
