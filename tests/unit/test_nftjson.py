@@ -180,3 +180,17 @@ def test_a_rule_that_names_a_reserved_destination_keeps_it() -> None:
     assert _allowed(named, reserved, "8.8.8.8")
     assert not _allowed(named, reserved, "169.254.0.1")
     assert not _allowed(named, reserved, "192.168.1.5")
+
+
+def test_the_fixed_chains_are_rewritten_whole_so_an_older_table_is_brought_up_to_date() -> None:
+    """Applied at every attach to an existing table: each chain is flushed before its rules
+    are added (applying it twice leaves one copy), and the new table gets the same rules."""
+    fixed = nftjson.fixed_chain_commands(SPEC)
+    for chain in ("stamp", "from_container"):
+        flush = fixed.index({"flush": {"chain": {"family": "inet", "table": "stockade",
+                                                 "name": chain}}})
+        rules = [i for i, c in enumerate(fixed)
+                 if c.get("add", {}).get("rule", {}).get("chain") == chain]
+        assert rules and flush < min(rules)
+    table = nftjson.table_commands(SPEC)
+    assert table[-len(fixed):] == fixed

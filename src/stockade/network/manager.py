@@ -188,6 +188,8 @@ class NetworkManager:
             self._set_sysctl(("net", "ipv4", "conf", name, "forwarding"), "1", save=True)
         if not self.nft.table_exists(cfg.table):
             self._recreate_table()
+        else:
+            self.nft.apply(nftjson.fixed_chain_commands(self.spec))
         return index, mac
 
     def _recreate_table(self) -> None:

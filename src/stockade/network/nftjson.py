@@ -150,8 +150,6 @@ def table_commands(spec: TableSpec) -> list[Command]:
         _base_chain(spec, "forward", "filter", "forward", 0),
         _base_chain(spec, "input", "filter", "input", 0),
         _base_chain(spec, "output", "filter", "output", 0),
-        # after every filter has had its say: what is still going to a container is allowed
-        _base_chain(spec, "stamp", "filter", "postrouting", 300),
         {"add": _obj(spec, "chain", "from_container")},
         {"add": _obj(spec, "chain", "to_container")},
         # published ports: from other interfaces and from the host itself, never hairpin
@@ -167,8 +165,26 @@ def table_commands(spec: TableSpec) -> list[Command]:
         _rule(spec, "forward", bridge_out, {"jump": {"target": "to_container"}}),
         _rule(spec, "input", bridge_in, {"jump": {"target": "from_container"}}),
         _rule(spec, "output", bridge_out, {"jump": {"target": "to_container"}}),
+        _rule(spec, "to_container", CT_ESTABLISHED, ACCEPT),
+        _rule(spec, "to_container", _match({"ct": {"key": "status"}}, "dnat", "in"), ACCEPT),
+        _rule(spec, "to_container", DROP),
+        *fixed_chain_commands(spec),
+    ]
+
+
+def fixed_chain_commands(spec: TableSpec) -> list[Command]:
+    """`stamp` and `from_container`, flushed and written whole in one transaction. Part of
+    every new table, and applied to an existing one at each attach: a table an older
+    version made (no stamp, so the port guards would pass nothing) is brought up to date."""
+    bridge_out = _match(_meta("oifname"), spec.bridge)
+    return [
+        # after every filter has had its say: what is still going to a container is allowed
+        _base_chain(spec, "stamp", "filter", "postrouting", 300),
+        {"flush": _obj(spec, "chain", "stamp")},
         _rule(spec, "stamp", bridge_out, _match(_meta("nfproto"), "ipv4"),
               {"mangle": {"key": _meta("mark"), "value": {"|": [_meta("mark"), spec.mark]}}}),
+        {"add": _obj(spec, "chain", "from_container")},
+        {"flush": _obj(spec, "chain", "from_container")},
         # route_localnet on the bridge would take these to the host's 127.0.0.1 services;
         # only the replies of a published port reached from loopback (DNAT) come this way
         _rule(spec, "from_container", _match(_payload("ip", "daddr"), LOOPBACK),
@@ -178,9 +194,6 @@ def table_commands(spec: TableSpec) -> list[Command]:
         _rule(spec, "from_container", {"vmap": {"key": _payload("ip", "saddr"),
                                                 "data": "@egress_of"}}),
         _rule(spec, "from_container", DROP),  # a source no container owns: spoofed
-        _rule(spec, "to_container", CT_ESTABLISHED, ACCEPT),
-        _rule(spec, "to_container", _match({"ct": {"key": "status"}}, "dnat", "in"), ACCEPT),
-        _rule(spec, "to_container", DROP),
     ]
 
 
