@@ -17,6 +17,7 @@ from stockade.engine import Engine
 from stockade.network import nftjson, portguard
 from stockade.network.nft import Nft
 from stockade.spec import EgressRule, NetworkPolicy
+from stockade.verify.runner import verify_container
 from tests.daemonkit import Daemon
 from tests.integration.netfixtures import (
     HttpServer,
@@ -102,6 +103,23 @@ def test_without_the_table_a_container_reaches_nothing_and_the_guard_restores_it
         out_server.close()
         if host_server is not None:
             host_server.close()
+
+
+def test_verify_reports_a_missing_table_on_the_firewall_row(engine: Engine) -> None:
+    web = unique("v")
+    start_web(engine, web)
+
+    def firewall_row() -> tuple[str, str]:
+        row = next(c for c in verify_container(engine, web).checks if c.id == "network.firewall")
+        return row.status.value, row.observed
+
+    status, observed = firewall_row()
+    assert status == "pass" and "guard on" in observed and "hooked in" in observed
+    _delete_table(engine)
+    status, observed = firewall_row()
+    assert status == "fail" and "MISSING from table" in observed
+    assert engine.guard_firewall() == [web]
+    assert firewall_row()[0] == "pass"
 
 
 def test_the_daemon_restores_a_deleted_table_within_a_second_and_audits_it(

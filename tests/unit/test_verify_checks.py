@@ -13,7 +13,7 @@ from stockade.verify import capsets
 from stockade.verify.battery import BATTERY
 from stockade.verify.checks import LAYERS, capability_verdict, cpu_weight, namespace_verdict
 from stockade.verify.expect import expectations
-from stockade.verify.facts import Attempt, DeviceNode, DiskFacts, NetworkFacts
+from stockade.verify.facts import Attempt, DeviceNode, DiskFacts, FirewallFacts, NetworkFacts
 from stockade.verify.model import Status
 from stockade.verify.runner import probe_args
 from tests.hostkit import make_host
@@ -45,7 +45,8 @@ def test_a_default_container_passes_everything_but_the_quota_it_does_not_have_ye
 def test_a_networked_container_with_a_quota_passes_with_no_gap() -> None:
     facts = probe("network")  # eth0, a default route, the connect to verify's listener
     host = host_facts(facts, disk=DiskFacts(backend="btrfs", limit_bytes=1 << 30),
-                      network=NetworkFacts(ip="10.254.0.2", egress_targets=("10.254.0.1:1",)))
+                      network=NetworkFacts(ip="10.254.0.2", egress_targets=("10.254.0.1:1",),
+                                           firewall=GUARDED))
     result = statuses(evidence(facts=facts, host=host))
     assert set(result.values()) == {Status.PASS}
     assert "ETIMEDOUT" in by_id(evidence(facts=facts, host=host), "network.egress").observed
@@ -186,8 +187,9 @@ def test_an_empty_probe_fails_nearly_everything() -> None:
         "complete": False}))
     result = statuses(ev)
     passing = {k for k, v in result.items() if v == Status.PASS}
-    # only the host-side resource rows still stand on their own evidence
-    assert passing == {"memory", "cpu", "pids", "battery.22", "battery.23", "battery.25"}
+    # only the host-side rows still stand on their own evidence
+    assert passing == {"memory", "cpu", "pids", "battery.22", "battery.23", "battery.25",
+                       "network.firewall"}
     assert result["probe"] == Status.FAIL
 
 
@@ -247,15 +249,37 @@ def test_a_network_layer_must_prove_egress_is_denied() -> None:
     facts = probe()
     lists = {**facts.lists, "interface": ("lo", "eth0"), "route": ("eth0 00000000 0100FE0A",)}
     wired = facts.model_copy(update={"lists": lists})
-    unproven = host_facts(wired, network=NetworkFacts(ip="10.254.0.2"))
+    unproven = host_facts(wired, network=NetworkFacts(ip="10.254.0.2", firewall=GUARDED))
     assert failing(evidence(facts=wired, host=unproven)) == {"network.egress", "battery.26"}
     refused = Attempt(name="net.connect", errno=errno.ETIMEDOUT, detail="10.254.0.1:80")
     probed = wired.model_copy(update={"attempts": (*wired.attempts, refused)})
     proven = host_facts(probed, network=NetworkFacts(ip="10.254.0.2",
-                                                     egress_targets=("10.254.0.1:80",)))
+                                                     egress_targets=("10.254.0.1:80",),
+                                                     firewall=GUARDED))
     assert failing(evidence(facts=probed, host=proven)) == set()
     leaking = with_attempt(probed, "net.connect", 0)
     assert failing(evidence(facts=leaking, host=proven)) == {"network.egress", "battery.26"}
+
+
+GUARDED = FirewallFacts(port="stk0afe0002", guarded=True, hooked=True, table="stockade")
+
+
+@pytest.mark.parametrize(("firewall", "passes"), [
+    (GUARDED, True),
+    (GUARDED.model_copy(update={"guarded": False}), False),  # no port guard
+    (GUARDED.model_copy(update={"hooked": False}), False),  # the table lost its rules
+    (None, False),  # wired, but the host side was not read
+])
+def test_the_firewall_row_needs_the_port_guard_and_the_tables_rules(
+        firewall: FirewallFacts | None, passes: bool) -> None:
+    facts = probe("network")
+    host = host_facts(facts, disk=DiskFacts(backend="btrfs", limit_bytes=1 << 30),
+                      network=NetworkFacts(ip="10.254.0.2", egress_targets=("10.254.0.1:1",),
+                                           firewall=firewall))
+    ev = evidence(facts=facts, host=host)
+    assert failing(ev) == (set() if passes else {"network.firewall"})
+    if firewall is not None:
+        assert firewall.port in by_id(ev, "network.firewall").observed
 
 
 def test_interfaces_without_a_network_layer_fail_isolation() -> None:

@@ -324,6 +324,10 @@ class Engine:
         requests = [self._network_request(record.spec) for record in self.state.all()]
         return self.network.restore(requests, self.net.groups)
 
+    def port_state(self, handle: str) -> network.PortState | None:
+        """The container's port guard and table rules, for verify's firewall row."""
+        return self.network.port_state(handle)
+
     def network_log_reader(self, listener: Callable[[dict[str, Any]], None] | None = None,
                            ) -> netlog.NetworkLogReader:
         """Binds the firewall's log group; run it to fill network-log.jsonl (see docs)."""

@@ -54,6 +54,16 @@ class Attachment:
     resolv_conf: Path
 
 
+@dataclass(frozen=True)
+class PortState:
+    """A wired container's port as the host sees it: the guard on it, its rules in the table."""
+
+    port: str
+    guarded: bool
+    hooked: bool
+    table: str
+
+
 class NetworkManager:
     """One engine root's view of a (possibly shared) stockade network."""
 
@@ -387,6 +397,15 @@ class NetworkManager:
                 self.nft.apply(commands)
                 restored.append(lease.handle)
             return restored
+
+    def port_state(self, handle: str) -> "PortState | None":
+        """What verify reports as the firewall row: None when the container is not wired."""
+        lease = self.leases.lease(self.scope, handle)
+        if lease is None or not lease.installed:
+            return None
+        port = self.veth_name(lease.address)
+        return PortState(port=port, guarded=portguard.installed(port),
+                         hooked=handle not in self.firewall_missing(), table=self.config.table)
 
     # -- lookups -------------------------------------------------------------------------------
 

@@ -408,9 +408,25 @@ def egress(ev: Evidence) -> Check:
     return row("network.egress", "network egress", expected, result)
 
 
+def firewall(ev: Evidence) -> Check:
+    expected = ("its port guarded (out: only its own MAC and address; in: only what the "
+                "table stamped) and its rules in Stockade's table")
+    net = ev.host.network
+    if net.ip is None:
+        result = verdict(True, "no address: no port to guard")
+    elif net.firewall is None:
+        result = not_observed("the container's port and Stockade's table")
+    else:
+        fw = net.firewall
+        result = verdict(fw.guarded and fw.hooked,
+                         f"port {fw.port}: guard {'on' if fw.guarded else 'MISSING'}; {net.ip} "
+                         f"{'hooked in' if fw.hooked else 'MISSING from'} table {fw.table}")
+    return row("network.firewall", "firewall", expected, result)
+
+
 LAYERS: tuple[LayerCheck, ...] = (
     *(_namespace(kind) for kind in NAMESPACES),
     user_mapping, capabilities, no_new_privs, seccomp_mode, seccomp_filter, mac, mac_network,
     masked_paths, readonly_paths, devices, writable_noexec, memfd_exec, memory, cpu, pids, disk,
-    network_isolation, egress,
+    network_isolation, egress, firewall,
 )

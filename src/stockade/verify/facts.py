@@ -98,11 +98,22 @@ class DiskFacts(_Frozen):
     used_bytes: int | None = None
 
 
+class FirewallFacts(_Frozen):
+    """The host's side of a wired container's port (network.PortState)."""
+
+    port: str
+    guarded: bool  # both port guard programs on the host end of its veth
+    hooked: bool  # its address and chain in Stockade's table
+    table: str
+
+
 class NetworkFacts(_Frozen):
-    """The network layer's view: the container's address and the egress targets probed."""
+    """The network layer's view: the container's address, the egress targets probed, and
+    its port as the host sees it (None: not wired, or not read)."""
 
     ip: str | None = None
     egress_targets: tuple[str, ...] = ()
+    firewall: FirewallFacts | None = None
 
 
 class CgroupFacts(_Frozen):

@@ -16,7 +16,7 @@ from stockade.spec import ContainerInfo, ContainerSpec, ProcessSpec, parse_ports
 from stockade.verify import hostside
 from stockade.verify.evaluate import evaluate
 from stockade.verify.expect import Expectations, expectations
-from stockade.verify.facts import DiskFacts, HostFacts, NetworkFacts, parse_probe
+from stockade.verify.facts import DiskFacts, FirewallFacts, HostFacts, NetworkFacts, parse_probe
 from stockade.verify.model import Evidence
 from stockade.verify.report import Report
 
@@ -103,12 +103,22 @@ def disk_facts(info: ContainerInfo) -> DiskFacts | None:
                      used_bytes=info.disk.used_bytes)
 
 
-def _host_facts(info: ContainerInfo, pid: int, targets: tuple[str, ...]) -> HostFacts:
+def firewall_facts(engine: Engine, handle: str) -> FirewallFacts | None:
+    state = engine.port_state(handle)
+    if state is None:
+        return None
+    return FirewallFacts(port=state.port, guarded=state.guarded, hooked=state.hooked,
+                         table=state.table)
+
+
+def _host_facts(info: ContainerInfo, pid: int, targets: tuple[str, ...],
+                firewall: FirewallFacts | None) -> HostFacts:
     return HostFacts(
         host_namespaces=hostside.host_namespaces(), container_namespaces=hostside.namespaces(pid),
         init_status=hostside.process_status(pid),
         init_fds=hostside.descriptors_above_stderr(pid), cgroup=hostside.cgroup_facts(pid),
-        disk=disk_facts(info), network=NetworkFacts(ip=info.ip, egress_targets=targets))
+        disk=disk_facts(info),
+        network=NetworkFacts(ip=info.ip, egress_targets=targets, firewall=firewall))
 
 
 def verify_container(engine: Engine, handle: str, strict: bool = False,
@@ -120,7 +130,8 @@ def verify_container(engine: Engine, handle: str, strict: bool = False,
     expect = expectations(engine.state.get(handle).spec, engine.host, engine.config.id_base,
                           extra_sockets)
     with egress_targets(engine, info, firewall_ports(expect)) as targets:
-        host = _host_facts(info, info.pid, targets)  # before the probe: the pid is surely ours
+        # before the probe: the pid is surely ours
+        host = _host_facts(info, info.pid, targets, firewall_facts(engine, handle))
         out, err, code = run_probe(engine, handle, probe_args(expect, targets))
     host = host.model_copy(update={"probe_exit": code, "probe_stderr": err})
     checks = evaluate(Evidence(probe=parse_probe(out), host=host, expect=expect))
