@@ -63,6 +63,11 @@ class Loaded:
         return [(key, value, self.sources.get(key, DEFAULT))
                 for key, value in values.items()]
 
+    def shown(self) -> dict[str, Any]:
+        """What `config show` prints: {"file", "settings": [{key, value, source}]}."""
+        return {"file": str(self.file) if self.file else None,
+                "settings": [{"key": k, "value": v, "source": s} for k, v, s in self.rows()]}
+
 
 def _leaves(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Dotted keys of every non-table value; None and lists count as values."""

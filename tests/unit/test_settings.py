@@ -119,8 +119,7 @@ values = st.fixed_dictionaries({}, optional={
 @given(chosen=values)
 def test_config_show_reads_back_as_the_same_settings(chosen: dict[str, Any]) -> None:
     loaded = settings.load(None, {}, flags=chosen)
-    rows = [{"key": k, "value": v, "source": s} for k, v, s in loaded.rows()]
-    text = "\n".join(toml_lines(None, rows))
+    text = "\n".join(toml_lines(None, loaded.shown()["settings"]))
     reread: dict[str, Any] = tomllib.loads(text)
     flat = settings._leaves(reread)
     for key, value in chosen.items():

@@ -49,10 +49,8 @@ def show(
     if local:
         from stockade import settings  # the daemon's own loader, only when asked
 
-        loaded = settings.load(flags={"socket": options.socket_flag,
-                                      "engine.root": options.root})
-        data = {"file": str(loaded.file) if loaded.file else None,
-                "settings": [{"key": k, "value": v, "source": s} for k, v, s in loaded.rows()]}
+        data = settings.load(flags={"socket": options.socket_flag,
+                                    "engine.root": options.root}).shown()
     if json_:
         render.emit_json(data)
         return

@@ -36,10 +36,7 @@ def version(daemon: DaemonDep) -> dict[str, Any]:
 @router.get("/v1/config", dependencies=[AdminOnly])
 def config(daemon: DaemonDep) -> dict[str, Any]:
     """The effective settings and where each came from (`stockade config show`)."""
-    loaded = daemon.settings
-    return {"file": str(loaded.file) if loaded.file else None,
-            "settings": [{"key": key, "value": value, "source": source}
-                         for key, value, source in loaded.rows()]}
+    return daemon.settings.shown()
 
 
 @router.get("/v1/capacity")
