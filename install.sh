@@ -77,6 +77,8 @@ run_tests() {
     .venv/bin/ruff check src tests
     echo "==> mypy"
     .venv/bin/mypy
+    echo "==> import contracts"
+    .venv/bin/lint-imports
     echo "==> pytest"
     .venv/bin/python -m pytest -p no:cacheprovider "$@"
 }

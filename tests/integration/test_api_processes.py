@@ -21,14 +21,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, unix_connect
 
 from stockade.api import errors as api_errors
-from stockade.api import processes, procio, wsproto
-from stockade.api.procmodels import ProcessRequest, Window
+from stockade.api import processes, procio
 from stockade.api.proctable import ProcessTable, TableSettings
 from stockade.cli import remote_foreground
 from stockade.client import streams
 from stockade.engine import Engine
 from stockade.errors import Conflict, InvalidSpec, NotFound
 from stockade.spec import ContainerInfo, ContainerSpec
+from stockade.wire import stream as wsproto
+from stockade.wire.process import ProcessRequest, Window
 from tests.integration.helpers import spec, start_detached
 
 pytestmark = pytest.mark.integration

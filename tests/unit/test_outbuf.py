@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stockade.api.outbuf import Chunk, Follower, OutputBuffer, merge
-from stockade.api.wsproto import Stream
+from stockade.wire.stream import Stream
 
 OUT, ERR = Stream.STDOUT, Stream.STDERR
 

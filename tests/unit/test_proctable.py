@@ -10,12 +10,12 @@ from typing import Any, cast
 
 import pytest
 
-from stockade.api.procmodels import ProcessRequest
 from stockade.api.proctable import ProcessTable, TableSettings
-from stockade.api.wsproto import Stream
 from stockade.engine import Engine
 from stockade.errors import Conflict, InvalidSpec, NotFound
 from stockade.runtime.runc import Stdio
+from stockade.wire.process import ProcessRequest
+from stockade.wire.stream import Stream
 
 
 class FakeEngine:

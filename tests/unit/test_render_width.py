@@ -16,11 +16,12 @@ from typer.testing import CliRunner
 from stockade.audit import AuditLog
 from stockade.cli import main, render
 from stockade.cli.tables import Column, Sheet, available_width, fit, write_table
+from stockade.cli.verify_report import print_report
 from stockade.engine.layout import Layout
 from stockade.spec import ContainerInfo
 from stockade.spec.container import PortMapping
 from stockade.verify.evaluate import evaluate
-from stockade.verify.report import Report, print_report
+from stockade.wire.verify import Report
 from tests.unit.verify_evidence import evidence
 
 HANDLE = "c-0123456789abcdef"

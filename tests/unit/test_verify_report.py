@@ -7,9 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
+from stockade.cli.verify_report import print_report, to_json
 from stockade.verify.evaluate import evaluate
 from stockade.verify.model import Check, Status
-from stockade.verify.report import Report, print_report, to_json
+from stockade.wire.verify import Report
 from tests.unit.verify_evidence import evidence
 
 

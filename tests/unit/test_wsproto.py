@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stockade.api import wsproto
-from stockade.api.procmodels import ProcessRequest, SignalRequest, Window, signal_number
-from stockade.api.wsproto import Control, ExitMessage, ProtocolError, Stream
 from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
+from stockade.wire import stream as wsproto
+from stockade.wire.process import ProcessRequest, SignalRequest, Window, signal_number
+from stockade.wire.stream import Control, ExitMessage, ProtocolError, Stream
 
 
 @given(st.sampled_from(Stream), st.binary())

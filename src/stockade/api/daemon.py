@@ -15,13 +15,13 @@ from stockade.api import access
 from stockade.api.access import Identity
 from stockade.api.config import ServerConfig
 from stockade.api.metrics import Metrics
-from stockade.api.models import CreateRequest
 from stockade.api.proctable import ProcessTable
 from stockade.audit import AuditLog
 from stockade.engine import Engine
 from stockade.errors import LimitReached, NotFound, StockadeError
 from stockade.settings import Loaded
 from stockade.spec import ContainerInfo
+from stockade.wire.models import CreateRequest
 
 log = logging.getLogger("stockade.daemon")
 

@@ -10,9 +10,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from stockade.api import errors, wsproto
+from stockade.api import errors
 from stockade.api.access import IDENTITY_KEY, Identities, Identity
 from stockade.api.peer import PEER_KEY, actor
+from stockade.wire import stream as wsproto
 
 _CONTAINER_PATH = re.compile(r"^/v1/containers/([^/]+)")
 _TARGET_PATH = re.compile(r"^/v1/(?:containers|security-groups|images)/([^/]+)")

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from stockade.api.wsproto import Stream
+from stockade.wire.stream import Stream
 
 MERGE_BYTES = 4096  # small writes (a tty echoes byte by byte) share one chunk
 BATCH_BYTES = 1 << 16  # what one read hands a follower at most, merged by stream

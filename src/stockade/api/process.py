@@ -10,11 +10,11 @@ from pathlib import Path
 from stockade.api import procio
 from stockade.api.outbuf import OutputBuffer
 from stockade.api.procio import ProcessIO
-from stockade.api.procmodels import ProcessInfo, ProcessRequest, Window, signal_number
-from stockade.api.wsproto import ExitMessage
 from stockade.engine import Engine
 from stockade.errors import Conflict, NotFound
 from stockade.runtime.runc import Stdio
+from stockade.wire.process import ProcessInfo, ProcessRequest, Window, signal_number
+from stockade.wire.stream import ExitMessage
 
 _START_POLL_S = 0.01
 

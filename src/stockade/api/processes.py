@@ -1,6 +1,6 @@
 """Routes for processes: run, list, inspect, signal, and attach over a WebSocket.
 
-The protocol is in `stockade.api.wsproto` and docs/api.md ("Process streams"). Errors are
+The protocol is in `stockade.wire.stream` and docs/api.md ("Process streams"). Errors are
 raised as stockade errors (the app maps them to JSON bodies); on the WebSocket they close
 the connection with a 4xxx code and a one-line reason.
 """
@@ -12,15 +12,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from stockade.api import access, wsproto
+from stockade.api import access
 from stockade.api.access import IDENTITY_KEY
 from stockade.api.outbuf import Follower
 from stockade.api.process import Process
-from stockade.api.procmodels import ProcessInfo, ProcessRequest, SignalRequest
 from stockade.api.proctable import INIT_ID, ProcessTable, TableSettings
 from stockade.api.routes.deps import OwnedHandle
-from stockade.api.wsproto import Control, ProtocolError
 from stockade.errors import StockadeError
+from stockade.wire import stream as wsproto
+from stockade.wire.process import ProcessInfo, ProcessRequest, SignalRequest
+from stockade.wire.stream import Control, ProtocolError
 
 __all__ = ["INIT_ID", "ProcessTable", "TableSettings", "router"]
 

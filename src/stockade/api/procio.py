@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stockade.api.outbuf import OutputBuffer
-from stockade.api.wsproto import Stream
 from stockade.runtime.runc import Stdio
+from stockade.wire.stream import Stream
 
 TICK_S = 0.2  # how often blocked loops look at their stop flag
 _CHUNK = 65536

@@ -12,12 +12,12 @@ from stockade.api import procio
 from stockade.api.outbuf import OutputBuffer
 from stockade.api.process import ExecProcess, InitProcess, Process
 from stockade.api.procio import ProcessIO, Wiring
-from stockade.api.procmodels import ProcessInfo, ProcessRequest
-from stockade.api.wsproto import Stream
 from stockade.engine import Engine
 from stockade.engine.state import LOCAL_OWNER
 from stockade.errors import Conflict, NotFound, StockadeError
 from stockade.spec import ContainerInfo, ContainerSpec
+from stockade.wire.process import ProcessInfo, ProcessRequest
+from stockade.wire.stream import Stream
 
 INIT_ID = "init"
 _DEFAULT_WINDOW = (24, 80)

@@ -1,17 +1,24 @@
-"""`stockade audit`: show the audit log, or check its chain and anchor (no daemon needed)."""
+"""`stockade audit`: show the audit log, or check its chain and anchor (no daemon needed).
+
+The log is read from disk, not asked of the daemon, so a daemon that misbehaves cannot
+answer for its own log. That needs the log reader (stockade.audit) and the daemon's rules
+for where its root is (stockade.settings, stockade.engine.layout): they are imported inside
+the command, so no other command pays for them, and they are the import contract's named
+exceptions (pyproject.toml, [tool.importlinter])."""
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stockade.audit import AuditLog, AuditRecord, VerifyReport, verify_log
 from stockade.cli import render
 from stockade.cli.session import Options
 from stockade.cli.tables import Column, Sheet
-from stockade.engine.layout import Layout
 from stockade.errors import InvalidSpec
+
+if TYPE_CHECKING:
+    from stockade.audit import AuditRecord, VerifyReport
 
 
 def audit(
@@ -31,6 +38,8 @@ def audit(
     """Show the audit log, or check it with --verify."""
     options: Options = ctx.obj
     from stockade import settings  # the daemon's own rules for where its root is
+    from stockade.audit import AuditLog
+    from stockade.engine.layout import Layout
 
     chosen = settings.load(flags={"engine.root": root or options.root}).config.engine.root
     path = Layout(chosen).audit_log
@@ -44,6 +53,8 @@ def audit(
 
 
 def _verify(path: Path, anchor: str | None, json_: bool) -> None:
+    from stockade.audit import verify_log
+
     try:
         report = verify_log(path, anchor)
     except ValueError as exc:
@@ -55,7 +66,7 @@ def _verify(path: Path, anchor: str | None, json_: bool) -> None:
     raise typer.Exit(0 if report.ok else 1)
 
 
-def _print_report(report: VerifyReport) -> None:
+def _print_report(report: "VerifyReport") -> None:
     if report.ok:
         print(f"audit log intact: {report.count} records")
         if report.head is not None:
@@ -76,6 +87,6 @@ _COLUMNS = (
 )
 
 
-def _table(records: list[AuditRecord]) -> Sheet:
+def _table(records: list["AuditRecord"]) -> Sheet:
     return Sheet(_COLUMNS, [(str(r.seq), r.time, r.kind, r.actor, r.action, r.target, r.result)
                             for r in records])

@@ -13,11 +13,11 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from stockade.api.procmodels import ProcessRequest
 from stockade.client import Client, streams
 from stockade.errors import InvalidSpec, StockadeError
 from stockade.spec import ContainerSpec
 from stockade.spec.validation import first_error
+from stockade.wire.process import ProcessRequest
 
 _STOP_GRACE_S = 2.0
 _POLL_S = 0.1

@@ -9,8 +9,8 @@ import typer
 from pydantic import BaseModel
 
 from stockade.cli.tables import Column, Sheet, print_table
-from stockade.images import Image
 from stockade.spec import ContainerInfo, ContainerMetrics, format_size, human_size
+from stockade.wire.images import Image
 
 __all__ = ["NoTrunc", "containers_table", "emit_json", "images_table", "key_value_table",
            "metrics_table", "print_image", "print_table"]

@@ -4,8 +4,7 @@ from typing import Annotated
 
 import typer
 
-from stockade import verify as verifier
-from stockade.cli import render
+from stockade.cli import render, verify_report
 from stockade.cli.session import Options, open_client
 
 
@@ -23,7 +22,7 @@ def verify(
     options: Options = ctx.obj
     report = open_client(options).verify(handle, strict)
     if json_:
-        print(verifier.to_json(report))
+        print(verify_report.to_json(report))
     else:
-        verifier.print_report(report, no_trunc=no_trunc)
+        verify_report.print_report(report, no_trunc=no_trunc)
     raise typer.Exit(0 if report.passed else 1)

@@ -13,9 +13,6 @@ import httpx
 from stockade.client import streams
 from stockade.client.errors import DaemonUnavailable, from_body, from_response, unavailable
 from stockade.client.netops import NetClient
-from stockade.images import Image
-from stockade.images.progress import NoProgress, Progress
-from stockade.images.store import GcReport
 from stockade.spec import (
     Capacity,
     ContainerInfo,
@@ -24,8 +21,9 @@ from stockade.spec import (
     LimitsInfo,
     LimitsPatch,
 )
-from stockade.verify.report import Report
 from stockade.wire import DEFAULT_SOCKET
+from stockade.wire.images import GcReport, Image, NoProgress, Progress
+from stockade.wire.verify import Report
 
 _TIMEOUT = httpx.Timeout(300.0, connect=5.0)
 

@@ -1,6 +1,6 @@
 """The client side of process streams: run or attach, relay stdio, return the exit code.
 
-Speaks the protocol of `stockade.api.wsproto` over the daemon's unix socket with the
+Speaks the protocol of `stockade.wire.stream` over the daemon's unix socket with the
 `websockets` threading client: output frames go to local fds, local stdin (raw when it is
 a terminal) goes to the process, a terminal's size follows ours (SIGWINCH).
 """
@@ -23,11 +23,11 @@ import httpx
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, unix_connect
 
-from stockade.api import wsproto
-from stockade.api.procmodels import ProcessInfo, ProcessRequest, Window
-from stockade.api.wsproto import Control, ExitMessage, Stream
 from stockade.client import errors
 from stockade.errors import StockadeError
+from stockade.wire import stream as wsproto
+from stockade.wire.process import ProcessInfo, ProcessRequest, Window
+from stockade.wire.stream import Control, ExitMessage, Stream
 
 _CHUNK = 65536
 _HTTP_TIMEOUT = httpx.Timeout(30.0, read=None)  # a create may build an image first

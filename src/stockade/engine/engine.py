@@ -23,7 +23,6 @@ from stockade.errors import Conflict, HostUnsupported, InvalidSpec, NotFound
 from stockade.host import HostFeatures
 from stockade.images import commands, users
 from stockade.images.progress import Progress
-from stockade.images.store import GcReport
 from stockade.linux import private
 from stockade.network import netlog
 from stockade.policy import landlock
@@ -47,6 +46,7 @@ from stockade.spec import (
     PortMapping,
     format_ports,
 )
+from stockade.wire.images import GcReport
 
 _POLL_S = 0.02
 _LAYERS_FILE = "layers.json"  # the layer keys a container runs on, kept from gc

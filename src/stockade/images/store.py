@@ -19,8 +19,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from stockade.errors import ImageError, InvalidSpec, NotFound
 from stockade.images import base, embedded, formats
 from stockade.images.layers import LayerStore
@@ -33,14 +31,12 @@ from stockade.images.streams import HashingReader, compression_of, decompressed
 from stockade.images.unpack import IdShift
 from stockade.linux import beneath, private
 from stockade.linux.mounts import unmount_under
+from stockade.wire.images import GcReport
 
 DEFAULT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
 _NAME = __import__("re").compile(NAME_PATTERN)
 
 
-class GcReport(BaseModel):
-    removed_layers: list[str]
-    freed_bytes: int
 
 
 class ImageStore:

@@ -1,6 +1,7 @@
-"""Proof, not promises: the in-container probe, the escape battery and the report."""
+"""Proof, not promises: the in-container probe, the escape battery and the verdict. The
+report's model is on the wire (stockade.wire.verify); the CLI prints it."""
 
-from stockade.verify.report import Report, print_report, to_json
 from stockade.verify.runner import verify_container, verify_new
+from stockade.wire.verify import Report
 
-__all__ = ["Report", "print_report", "to_json", "verify_container", "verify_new"]
+__all__ = ["Report", "verify_container", "verify_new"]

@@ -1,32 +1,15 @@
 """The result of one check, the evidence every check reads, and shared judging helpers."""
 
 from collections.abc import Iterable
-from enum import StrEnum
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from stockade.verify.expect import Expectations
 from stockade.verify.facts import Attempt, HostFacts, ProbeFacts, errno_name
+from stockade.wire.verify import Check, Status
 
-
-class Status(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-    GAP = "gap"  # a layer not enforced here (e.g. no quota backend): reported, never hidden
-
-
-class Check(BaseModel):
-    """One row of the report."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    group: Literal["layer", "battery"]
-    name: str
-    status: Status
-    expected: str
-    observed: str
+__all__ = ["Check", "Evidence", "Status", "Verdict"]
 
 
 class Evidence(BaseModel):

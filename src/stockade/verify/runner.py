@@ -18,7 +18,7 @@ from stockade.verify.evaluate import evaluate
 from stockade.verify.expect import Expectations, expectations
 from stockade.verify.facts import DiskFacts, FirewallFacts, HostFacts, NetworkFacts, parse_probe
 from stockade.verify.model import Evidence
-from stockade.verify.report import Report
+from stockade.wire.verify import Report
 
 # Root inside is the worst case an attacker reaches; every layer must hold even for it.
 PROBE_USER = "0:0"

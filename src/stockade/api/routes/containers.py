@@ -5,7 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import PlainTextResponse
 
-from stockade.api.models import (
+from stockade.api.routes.deps import ActorDep, DaemonDep, IdentityDep, OwnedHandle
+from stockade.errors import InvalidSpec, StockadeError
+from stockade.spec import ContainerInfo, ContainerMetrics, LimitsInfo, LimitsPatch
+from stockade.wire.models import (
     BulkInfoItem,
     BulkInfoRequest,
     CreateRequest,
@@ -14,9 +17,6 @@ from stockade.api.models import (
     SignalRequest,
     StopRequest,
 )
-from stockade.api.routes.deps import ActorDep, DaemonDep, IdentityDep, OwnedHandle
-from stockade.errors import InvalidSpec, StockadeError
-from stockade.spec import ContainerInfo, ContainerMetrics, LimitsInfo, LimitsPatch
 
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
 _WAIT_LIMIT_S = 60.0

@@ -11,12 +11,12 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import StreamingResponse
 
 from stockade.api import access, errors
-from stockade.api.models import BuildBaseRequest, ImportRequest
 from stockade.api.peer import PEER_KEY
 from stockade.api.routes.deps import AdminOnly, DaemonDep, IdentityDep
 from stockade.errors import InvalidSpec, StockadeError
 from stockade.images import Image
-from stockade.images.store import GcReport
+from stockade.wire.images import GcReport
+from stockade.wire.models import BuildBaseRequest, ImportRequest
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 Name = Annotated[str, Path(min_length=1, max_length=255)]

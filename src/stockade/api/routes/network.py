@@ -5,10 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from stockade.api.models import BindingRequest, GroupRequest, GroupRules, GroupSummary
 from stockade.api.routes.deps import ActorDep, AdminOnly, DaemonDep
 from stockade.errors import InvalidSpec
 from stockade.spec import NetworkPolicy, SecurityGroup
+from stockade.wire.models import BindingRequest, GroupRequest, GroupRules, GroupSummary
 
 router = APIRouter(prefix="/v1", tags=["network"])
 Name = Annotated[str, Path(min_length=1, max_length=63)]

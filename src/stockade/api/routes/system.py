@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query, Response
 
 from stockade import __version__
 from stockade import verify as verifier
-from stockade.api.models import EventOut, Ping, VerifyRequest
 from stockade.api.routes.deps import AdminOnly, DaemonDep, IdentityDep
 from stockade.spec import Capacity
-from stockade.verify.report import Report
+from stockade.wire.models import EventOut, Ping, VerifyRequest
+from stockade.wire.verify import Report
 
 router = APIRouter(tags=["system"])
 _POLL_S = 0.2

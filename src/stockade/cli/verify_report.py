@@ -1,39 +1,13 @@
-"""The verdict as a rich table for people and as JSON for machines."""
+"""A verify report (stockade.wire.verify) as rich tables for people and as JSON for machines."""
 
-from pydantic import BaseModel, ConfigDict
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
 from stockade.cli.tables import Column, Sheet, available_width, fit_sheet, print_wide
-from stockade.verify.model import Check, Status
+from stockade.wire.verify import Report, Status
 
 _STYLE = {Status.PASS: "bold green", Status.FAIL: "bold red", Status.GAP: "bold yellow"}
-
-
-class Report(BaseModel):
-    """`passed` is False when any row failed, or (strict) when a layer is not enforced."""
-
-    model_config = ConfigDict(frozen=True)
-
-    handle: str
-    passed: bool
-    strict: bool
-    counts: dict[str, int]
-    unsafe: list[str]
-    cap_add: list[str] = []
-    checks: list[Check]
-
-    @classmethod
-    def build(cls, handle: str, checks: list[Check], unsafe: list[str], strict: bool = False,
-              cap_add: list[str] | None = None) -> "Report":
-        counts = {s.value: sum(c.status == s for c in checks) for s in Status}
-        passed = counts[Status.FAIL] == 0 and not (strict and counts[Status.GAP])
-        return cls(handle=handle, passed=passed, strict=strict, counts=counts, unsafe=unsafe,
-                   cap_add=cap_add or [], checks=checks)
-
-    def failures(self) -> list[Check]:
-        return [c for c in self.checks if c.status == Status.FAIL]
 
 
 # The check and its verdict are the row. What was expected and what was seen fold, side

@@ -13,9 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from stockade.api.procmodels import SignalName, Window
 from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
 from stockade.spec.validation import first_error
+from stockade.wire.process import SignalName, Window
 
 MAX_CONTROL_CHARS = 4096  # a control message is tiny; anything longer is not one
 MAX_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 123 bytes
