@@ -16,7 +16,6 @@ from stockade.cli import (
     config_cli,
     image_commands,
     network_cli,
-    remote_foreground,
     render,
     server_cli,
 )
@@ -178,6 +177,8 @@ def run(
         client.create(spec, start=True, auto_remove=rm)
         print(spec.handle)
         return
+    from stockade.cli import remote_foreground  # websockets: only streams pay
+
     raise typer.Exit(remote_foreground.run(client.socket, spec, interactive=interactive,
                                            remove=rm))
 
@@ -218,6 +219,8 @@ def exec_(
 ) -> None:
     """Run a command in a running container."""
     socket = _engine(ctx).socket
+    from stockade.cli import remote_foreground  # websockets: only streams pay
+
     raise typer.Exit(remote_foreground.exec_(socket, handle, _argv(command),
                                              env_pairs(env or []), user,
                                              interactive=interactive, tty=tty))

@@ -1,4 +1,4 @@
-"""The Python client of the stockade API (httpx over the unix socket)."""
+"""The Python client of the stockade API (HTTP over the unix socket; client/transport.py)."""
 
 from stockade.client.client import Client, ProcessResult
 from stockade.client.errors import DaemonUnavailable

@@ -1,5 +1,7 @@
 """`Client` speaks the API and mirrors the engine's methods, so front doors that used the
-engine in-process can use the daemon instead."""
+engine in-process can use the daemon instead. Requests go through the stdlib transport
+(client/transport.py says why); process streams (client/streams.py, websockets) are
+imported only by the calls that use them."""
 
 import builtins
 import json
@@ -8,11 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from stockade.client import streams
 from stockade.client.errors import DaemonUnavailable, from_body, from_response, unavailable
 from stockade.client.netops import NetClient
+from stockade.client.transport import UnixTransport
 from stockade.spec import (
     Capacity,
     ContainerInfo,
@@ -25,8 +25,6 @@ from stockade.wire import DEFAULT_SOCKET
 from stockade.wire.images import GcReport, Image, NoProgress, Progress
 from stockade.wire.verify import Report
 
-_TIMEOUT = httpx.Timeout(300.0, connect=5.0)
-
 
 @dataclass(frozen=True)
 class ProcessResult:
@@ -38,12 +36,12 @@ class ProcessResult:
 class Client:
     def __init__(self, socket: Path = DEFAULT_SOCKET) -> None:
         self.socket = socket
-        self._http = httpx.Client(transport=httpx.HTTPTransport(uds=str(socket)),
-                                  base_url="http://stockade", timeout=_TIMEOUT)
+        self._http = UnixTransport(socket)
         self.net = NetClient(self._call)
 
     def close(self) -> None:
-        self._http.close()
+        """Nothing stays open between calls (one connection per request); kept so a Client
+        is used as a context manager like any other."""
 
     def __enter__(self) -> "Client":
         return self
@@ -56,12 +54,12 @@ class Client:
     def _call(self, method: str, path: str, body: Any = None,
               params: dict[str, Any] | None = None) -> Any:
         try:
-            response = self._http.request(method, path, json=body, params=params)
-        except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError) as exc:
-            raise unavailable(str(self.socket)) from exc
-        if response.status_code >= 400:
+            response = self._http.request(method, path, body, params)
+        except OSError as exc:
+            raise unavailable(str(self.socket), exc) from exc
+        if response.status >= 400:
             raise from_response(response)
-        if response.status_code == 204 or not response.content:
+        if response.status == 204 or not response.content:
             return None
         if response.headers.get("content-type", "").startswith("application/json"):
             return response.json()
@@ -69,15 +67,14 @@ class Client:
 
     def _lines(self, path: str, body: Any) -> Iterator[dict[str, Any]]:
         try:
-            with self._http.stream("POST", path, json=body, timeout=None) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise from_response(response)
+            with self._http.stream("POST", path, body) as response:
+                if response.status >= 400:
+                    raise from_response(response.read())
                 for line in response.iter_lines():
                     if line.strip():
                         yield json.loads(line)
-        except (httpx.ConnectError, FileNotFoundError) as exc:
-            raise unavailable(str(self.socket)) from exc
+        except OSError as exc:
+            raise unavailable(str(self.socket), exc) from exc
 
     # -- system ---------------------------------------------------------------------------------
 
@@ -195,6 +192,8 @@ class Client:
     def run(self, handle: str, args: builtins.list[str], env: dict[str, str] | None = None,
             user: str | None = None, cwd: str | None = None) -> ProcessResult:
         """Run a process to its end and collect its output."""
+        from stockade.client import streams  # websockets: only calls that stream pay
+
         code, out, err = streams.run_captured(self.socket, handle, args, env=env, user=user,
                                               cwd=cwd)
         return ProcessResult(code, out, err)

@@ -2,8 +2,7 @@
 
 from typing import Any
 
-import httpx
-
+from stockade.client.transport import Response
 from stockade.errors import WIRE_KINDS, InvalidSpec, StockadeError
 
 # the engine's kinds, and the refusals that come before it: malformed JSON, too large a body
@@ -23,15 +22,18 @@ def from_body(status: int, payload: Any) -> StockadeError:
     return cls(str(error.get("message", "unknown error")))
 
 
-def from_response(response: httpx.Response) -> StockadeError:
+def from_response(response: Response) -> StockadeError:
     try:
         payload = response.json()
     except ValueError:
         payload = response.text
-    return from_body(response.status_code, payload)
+    return from_body(response.status, payload)
 
 
-def unavailable(socket: str) -> DaemonUnavailable:
+def unavailable(socket: str, cause: OSError | None = None) -> DaemonUnavailable:
+    if cause is not None and not isinstance(cause, FileNotFoundError | ConnectionRefusedError):
+        # the socket is there and took the call, but the exchange failed midway
+        return DaemonUnavailable(f"the stockade daemon at {socket} did not answer: {cause}")
     return DaemonUnavailable(
         f"no stockade daemon answers at {socket}: start it with `stockade server` "
         "(as root; add --detach to run it in the background)")

@@ -19,18 +19,17 @@ from socket import SO_SNDBUF, SOL_SOCKET
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, unix_connect
 
 from stockade.client import errors
+from stockade.client.transport import UnixTransport
 from stockade.errors import StockadeError
 from stockade.wire import stream as wsproto
 from stockade.wire.process import ProcessInfo, ProcessRequest, Window
 from stockade.wire.stream import Control, ExitMessage, Stream
 
 _CHUNK = 65536
-_HTTP_TIMEOUT = httpx.Timeout(30.0, read=None)  # a create may build an image first
 Sink = Callable[[Stream, bytes], None]
 
 
@@ -151,14 +150,13 @@ def _connect(socket: Path, handle: str, process_id: str,
 
 def request_json(socket: Path, method: str, path: str, body: object = None) -> Any:
     """One call to the daemon; its JSON answer, or its error raised as a stockade error."""
-    transport = httpx.HTTPTransport(uds=str(socket))
-    with httpx.Client(transport=transport, base_url="http://localhost",
-                      timeout=_HTTP_TIMEOUT) as client:
-        try:
-            response = client.request(method, path, json=body)
-        except (httpx.TransportError, OSError) as exc:
-            raise errors.unavailable(str(socket)) from exc
-    if response.is_error:
+    # no read timeout: a create may build an image first
+    try:
+        response = UnixTransport(socket, timeout=None, connect_timeout=30.0).request(
+            method, path, body)
+    except OSError as exc:
+        raise errors.unavailable(str(socket), exc) from exc
+    if response.status >= 400:
         raise errors.from_response(response)
     return response.json() if response.content else None
 
