@@ -23,9 +23,21 @@ def _loaded(code: str) -> set[str]:
     return set(json.loads(out.splitlines()[-1]))
 
 
+def _within(loaded: set[str], packages: tuple[str, ...]) -> set[str]:
+    return {m for m in loaded if any(m == p or m.startswith(p + ".") for p in packages)}
+
+
 @pytest.mark.parametrize("code", ["import stockade.cli.main",
                                   "from stockade.client import Client"])
 def test_the_cli_and_the_client_load_nothing_of_the_server(code: str) -> None:
     loaded = _loaded(code)
     assert "stockade.wire" in loaded  # the probe sees what it should
-    assert not {m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY)}
+    assert not _within(loaded, HEAVY)
+
+
+def test_starting_the_cli_loads_no_models() -> None:
+    """pydantic and the spec cost about 65 ms; `--help` and a bad flag need neither, so
+    they come with the first command that talks to the daemon or builds a spec."""
+    loaded = _loaded("import stockade.cli.main")
+    assert "typer" in loaded
+    assert not _within(loaded, ("pydantic", "stockade.spec", "stockade.client.client"))

@@ -1,22 +1,29 @@
 """`stockade image ...`: import, list, inspect, remove, collect garbage, build the base."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from stockade.cli import render
 from stockade.cli.progress_view import RichProgress
 from stockade.cli.session import Options, open_client
-from stockade.client import Client
-from stockade.spec import human_size
+
+if TYPE_CHECKING:
+    from stockade.client import Client
 
 app = typer.Typer(no_args_is_help=True, help="Manage images.")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
 
-def _engine(ctx: typer.Context) -> Client:
+def _size(value: int) -> str:
+    from stockade.spec import human_size  # with the answer's models, not at start-up
+
+    return human_size(value)
+
+
+def _engine(ctx: typer.Context) -> "Client":
     options: Options = ctx.obj
     return open_client(options)
 
@@ -39,7 +46,7 @@ def import_(
         render.emit_json(image)
         return
     print(f"{image.name} {image.digest} ({len(image.layers)} layers, "
-          f"{human_size(image.size_bytes)})")
+          f"{_size(image.size_bytes)})")
     for note in image.notes[:20]:
         print(f"  note: {note}")
 
@@ -75,7 +82,7 @@ def rm(ctx: typer.Context, names: list[str]) -> None:
     for name in names:
         report = engine.remove_image(name)
         print(f"{name} removed; {len(report.removed_layers)} layers freed "
-              f"({human_size(report.freed_bytes)})")
+              f"({_size(report.freed_bytes)})")
 
 
 @app.command("gc")
@@ -102,4 +109,4 @@ def build_base(
         render.emit_json(image)
         return
     print(f"{image.name} {image.digest} ({len(image.packages)} packages, "
-          f"{human_size(image.size_bytes)})")
+          f"{_size(image.size_bytes)})")

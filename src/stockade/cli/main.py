@@ -5,10 +5,9 @@ import platform
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
-from pydantic import ValidationError
 
 from stockade import __version__
 from stockade.cli import (
@@ -22,10 +21,14 @@ from stockade.cli import (
 from stockade.cli import verify as verify_cli
 from stockade.cli.parsing import env_pairs, publish, volume
 from stockade.cli.session import Options, open_client
-from stockade.client import Client, DaemonUnavailable
+from stockade.client import DaemonUnavailable
 from stockade.errors import StockadeError
-from stockade.spec import ContainerSpec, Limits, LimitsPatch, ProcessSpec, UnsafeOptions
-from stockade.spec.validation import first_error
+
+# The client and the spec load pydantic: imported by the commands that use them, so
+# `--help` and a mistyped flag do not pay for it.
+if TYPE_CHECKING:
+    from stockade.client import Client
+    from stockade.spec import ContainerSpec
 
 PLATFORM_ERROR = 125  # docker's code for "the platform failed", distinct from the app's own
 _PASSTHROUGH = {"allow_interspersed_args": False}
@@ -58,7 +61,7 @@ def _global(
     ctx.obj = Options.from_flags(root, socket)
 
 
-def _engine(ctx: typer.Context) -> Client:
+def _engine(ctx: typer.Context) -> "Client":
     options: Options = ctx.obj
     return open_client(options)
 
@@ -83,8 +86,10 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
           user: str | None, volumes: list[str] | None, tty: bool, cap_add: list[str] | None,
           cpuset_cpus: str | None, writable: list[str] | None, disk: str | None,
           net: NetworkArgs, disable: tuple[bool, bool, bool],
-          unsafe_caps: list[str] | None, allow_32bit: bool = False) -> ContainerSpec:
+          unsafe_caps: list[str] | None, allow_32bit: bool = False) -> "ContainerSpec":
     """`disable` holds the --unsafe-disable-{seccomp,userns,mac} flags, in that order."""
+    from stockade.spec import ContainerSpec, Limits, ProcessSpec, UnsafeOptions
+
     limits: dict[str, object] = {"cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus}
     if memory is not None:
         limits["memory_bytes"] = memory
@@ -332,6 +337,8 @@ def update(
     pids: Pids = None, disk: Disk = None, json_: JsonFlag = False,
 ) -> None:
     """Change the limits of a container while it runs."""
+    from stockade.spec import LimitsPatch
+
     limits = _engine(ctx).update_limits(handle, LimitsPatch(
         memory_bytes=memory, cpu_shares=cpu_shares, pids=pids, disk_bytes=disk))
     if json_:
@@ -409,12 +416,25 @@ def main() -> None:
         app()
     except StockadeError as exc:
         _fail(str(exc))
-    except ValidationError as exc:
-        _fail(first_error(exc.errors(), located="invalid {where}: {message}"))
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as exc:
         _fail(str(exc))
+    except Exception as exc:
+        _fail_invalid(exc)
+
+
+def _fail_invalid(exc: Exception) -> None:
+    """A spec the CLI built from bad flags: pydantic's error, in one line."""
+    if "pydantic" not in sys.modules:  # nothing was validated, so it is not a ValidationError
+        raise exc
+    from pydantic import ValidationError
+
+    from stockade.spec.validation import first_error
+
+    if not isinstance(exc, ValidationError):
+        raise exc
+    _fail(first_error(exc.errors(), located="invalid {where}: {message}"))
 
 
 if __name__ == "__main__":

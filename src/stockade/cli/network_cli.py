@@ -3,16 +3,17 @@
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from stockade.cli import render
 from stockade.cli.session import open_client
 from stockade.cli.tables import Column, Sheet
-from stockade.client import Client
 from stockade.errors import InvalidSpec
-from stockade.spec import NetworkPolicy, parse_rules
+
+if TYPE_CHECKING:
+    from stockade.client import Client
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Protocol = Annotated[str, typer.Option("--protocol", help="tcp or udp.")]
@@ -29,6 +30,8 @@ def _read_rules(path: Path) -> Any:
         text = path.read_text()
     except OSError as exc:
         raise InvalidSpec(f"cannot read rules file {path}: {exc.strerror}") from exc
+    from stockade.spec import parse_rules  # pydantic: only the commands that take rules
+
     return parse_rules(text)
 
 
@@ -43,7 +46,7 @@ groups = typer.Typer(no_args_is_help=True, help="Egress security groups.")
 policies = typer.Typer(no_args_is_help=True, help="Container-to-container policy.")
 
 
-def _engine(ctx: typer.Context) -> Client:
+def _engine(ctx: typer.Context) -> "Client":
     return open_client(ctx.obj)
 
 
@@ -133,6 +136,8 @@ Port = Annotated[int, typer.Option("--port", help="Destination port.")]
 def policy_allow(ctx: typer.Context, source: str, destination: str, port: Port,
                  protocol: Protocol = "tcp") -> None:
     """Let SOURCE open connections to DESTINATION on one port (one direction)."""
+    from stockade.spec import NetworkPolicy
+
     _engine(ctx).net.allow(NetworkPolicy(source=source, destination=destination,
                                            port=port, protocol=_protocol(protocol)))
 
@@ -140,6 +145,8 @@ def policy_allow(ctx: typer.Context, source: str, destination: str, port: Port,
 def policy_deny(ctx: typer.Context, source: str, destination: str, port: Port,
                 protocol: Protocol = "tcp") -> None:
     """Withdraw an allow."""
+    from stockade.spec import NetworkPolicy
+
     _engine(ctx).net.deny(NetworkPolicy(source=source, destination=destination,
                                           port=port, protocol=_protocol(protocol)))
 

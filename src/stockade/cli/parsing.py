@@ -1,9 +1,12 @@
 """Turn docker-style command-line values into spec objects."""
 
 import os
+from typing import TYPE_CHECKING
 
 from stockade.errors import InvalidSpec
-from stockade.spec import BindMount, PortMapping
+
+if TYPE_CHECKING:  # imported where used: only run and create build a spec
+    from stockade.spec import BindMount, PortMapping
 
 
 def env_pairs(values: list[str]) -> dict[str, str]:
@@ -19,7 +22,9 @@ def env_pairs(values: list[str]) -> dict[str, str]:
     return env
 
 
-def volume(value: str) -> BindMount:
+def volume(value: str) -> "BindMount":
+    from stockade.spec import BindMount
+
     """HOSTPATH:CONTAINERPATH[:ro|:rw], read-only unless :rw."""
     parts = value.split(":")
     if len(parts) == 2:
@@ -29,7 +34,9 @@ def volume(value: str) -> BindMount:
     return BindMount(host_path=parts[0], container_path=parts[1], read_only=parts[2] == "ro")
 
 
-def publish(value: str) -> PortMapping:
+def publish(value: str) -> "PortMapping":
+    from stockade.spec import PortMapping
+
     """HOSTPORT:CONTAINERPORT[/tcp|/udp]; host port 0 picks a free one."""
     spec, _, protocol = value.partition("/")
     host, sep, container = spec.partition(":")

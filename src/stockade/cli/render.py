@@ -3,14 +3,17 @@
 import json
 import time
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import BaseModel
 
 from stockade.cli.tables import Column, Sheet, print_table
-from stockade.spec import ContainerInfo, ContainerMetrics, format_size, human_size
-from stockade.wire.images import Image
+
+# The models arrive with the daemon's answers; `--help` and commands that print no table
+# need not load pydantic for them.
+if TYPE_CHECKING:
+    from stockade.spec import ContainerInfo, ContainerMetrics
+    from stockade.wire.images import Image
 
 __all__ = ["NoTrunc", "containers_table", "emit_json", "images_table", "key_value_table",
            "metrics_table", "print_image", "print_table"]
@@ -20,10 +23,10 @@ NoTrunc = Annotated[bool, typer.Option(
 
 
 def emit_json(value: Any) -> None:
-    if isinstance(value, BaseModel):
+    if hasattr(value, "model_dump"):  # a pydantic model, without importing pydantic
         value = value.model_dump(mode="json")
     elif isinstance(value, list):
-        value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+        value = [v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value]
     print(json.dumps(value, indent=2))
 
 
@@ -47,7 +50,9 @@ _CONTAINER_COLUMNS = (
 )
 
 
-def containers_table(items: Sequence[ContainerInfo]) -> Sheet:
+def containers_table(items: Sequence["ContainerInfo"]) -> Sheet:
+    from stockade.spec import format_size
+
     rows = []
     for c in items:
         state = c.state if c.exit_code is None else f"{c.state} ({c.exit_code})"
@@ -69,7 +74,9 @@ _METRICS_COLUMNS = (
 )
 
 
-def metrics_table(items: Sequence[ContainerMetrics]) -> Sheet:
+def metrics_table(items: Sequence["ContainerMetrics"]) -> Sheet:
+    from stockade.spec import format_size
+
     rows = [(m.handle,
              f"{_size_or_dash(m.memory_bytes)}/{format_size(m.memory_limit_bytes)}",
              "-" if m.cpu_seconds is None else f"{m.cpu_seconds:.2f}",
@@ -80,8 +87,10 @@ def metrics_table(items: Sequence[ContainerMetrics]) -> Sheet:
     return Sheet(_METRICS_COLUMNS, rows)
 
 
-def _disk(info: ContainerInfo) -> str:
+def _disk(info: "ContainerInfo") -> str:
     """Writable layer use against its quota, e.g. '12.0M/1G btrfs'."""
+    from stockade.spec import format_size
+
     if info.disk is None:
         return format_size(info.limits.disk_bytes)
     used = "?" if info.disk.used_bytes is None else f"{info.disk.used_bytes / (1 << 20):.1f}M"
@@ -95,7 +104,9 @@ def key_value_table(rows: list[tuple[str, str, str]], title: str) -> Sheet:
     return Sheet(columns, rows, title=title)
 
 
-def images_table(items: Sequence[tuple[Image, list[str]]]) -> Sheet:
+def images_table(items: Sequence[tuple["Image", list[str]]]) -> Sheet:
+    from stockade.spec import human_size
+
     # 19 cells keep "sha256:" and 12 hex digits, docker's short ID; no ellipsis, so the
     # prefix can still be pasted.
     columns = (Column("NAME", essential=True), Column("DIGEST", priority=4, cap=19,
@@ -107,7 +118,9 @@ def images_table(items: Sequence[tuple[Image, list[str]]]) -> Sheet:
     return Sheet(columns, rows)
 
 
-def print_image(image: Image, users: list[str], no_trunc: bool = False) -> None:
+def print_image(image: "Image", users: list[str], no_trunc: bool = False) -> None:
+    from stockade.spec import human_size
+
     rows = [("name", image.name), ("digest", image.digest), ("source", image.source),
             ("size", human_size(image.size_bytes)),
             ("in use by", ", ".join(users) or "-"),

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import typer
 
 from stockade.cli.session import Options
-from stockade.client import Client
 from stockade.errors import StockadeError
 
 _START_TIMEOUT_S = 60.0
@@ -45,6 +44,8 @@ def _detach(options: Options, flags: list[str], socket: Path, log_file: Path) ->
     with log_file.open("ab") as log:
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                  start_new_session=True)
+    from stockade.client import Client
+
     client = Client(socket)
     if not _wait_until(lambda: child.poll() is not None or client.available(),
                        _START_TIMEOUT_S) or child.poll() is not None:

@@ -4,9 +4,12 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from stockade.client import Client
 from stockade.wire import DEFAULT_SOCKET, SETTINGS_FILE, SETTINGS_VARIABLE
+
+if TYPE_CHECKING:
+    from stockade.client import Client
 
 
 def _socket_in_settings() -> Path | None:
@@ -39,6 +42,8 @@ class Options:
         return cls(root=root, socket=chosen, socket_flag=socket)
 
 
-def open_client(options: Options) -> Client:
+def open_client(options: Options) -> "Client":
     """Connects lazily: the first call says how to start a daemon if none answers."""
+    from stockade.client import Client
+
     return Client(options.socket)

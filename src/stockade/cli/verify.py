@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from stockade.cli import render, verify_report
+from stockade.cli import render
 from stockade.cli.session import Options, open_client
 
 
@@ -19,6 +19,8 @@ def verify(
     no_trunc: render.NoTrunc = False,
 ) -> None:
     """Prove every hardening layer from inside; exit 0 only if every check passes."""
+    from stockade.cli import verify_report  # the report's model loads pydantic
+
     options: Options = ctx.obj
     report = open_client(options).verify(handle, strict)
     if json_:
