@@ -26,6 +26,13 @@ from stockade.client import Client
 NAME = "cli"
 TITLE = "CLI start-up: stockade ps / version / --help"
 TOP_PACKAGES = 10
+GOAL_VS_PODMAN = 2.5  # issue 18
+# The smallest typer program with one flag that does what `ps --json` parses: the floor for
+# any CLI built on the installed typer (0.29 builds a pydantic TypeAdapter per parameter).
+TYPER_FLOOR = ("import typer\napp = typer.Typer()\n@app.command()\n"
+               "def ps(json_: bool = typer.Option(False, '--json')) -> None:\n"
+               "    print('HANDLE')\napp()\n")
+TYPER_ROW = "typer floor: a one-command typer app"
 
 
 def run(ctx: Context) -> SuiteResult:
@@ -55,6 +62,7 @@ def _commands(box: Sandbox, result: SuiteResult) -> dict[str, Callable[[], float
     argvs = {"python -c pass (interpreter floor)": [sys.executable, "-c", "pass"],
              "stockade ps": stockade_argv("ps"), "stockade version": stockade_argv("version"),
              "stockade --help": stockade_argv("--help"),
+             TYPER_ROW: [sys.executable, "-c", TYPER_FLOOR],
              "python -c 'import stockade.cli.main' (imports only)":
                  [sys.executable, "-c", "import stockade.cli.main"]}
     try:
@@ -73,12 +81,20 @@ def _startup_rows(result: SuiteResult, samples: dict[str, list[float]]) -> None:
     podman_row = result.add(Row.of("podman ps (Go CLI, private root)", "ms", podman)) \
         if podman else None
     imports = samples.pop("python -c 'import stockade.cli.main' (imports only)")
+    typer_floor = result.add(Row.of(TYPER_ROW, "ms", samples.pop(TYPER_ROW)).against(
+        "python -c pass", floor.value))
     for name, values in samples.items():
         result.add(Row.of(name, "ms", values).against("python -c pass", floor.value))
     ps = result.row("stockade ps")
     if podman_row is not None and ps is not None:
-        result.add(Row.of("stockade ps vs podman ps", "ms", ps.samples).against(
+        versus = result.add(Row.of("stockade ps vs podman ps", "ms", ps.samples).against(
             "podman ps", podman_row.value))
+        result.add(Row.of(f"{TYPER_ROW} vs podman ps", "ms", typer_floor.samples).against(
+            "podman ps", podman_row.value))
+        ratio = versus.ratio or 0.0
+        result.notes.append(
+            f"goal (issue 18): stockade ps <= {GOAL_VS_PODMAN}x podman ps; measured "
+            f"{ratio:.1f}x, " + ("met" if ratio <= GOAL_VS_PODMAN else "NOT met"))
     result.add(Row.of("python -c 'import stockade.cli.main' (imports only)", "ms",
                       imports).against("stockade ps", ps.value if ps else None))
 
