@@ -133,3 +133,11 @@ def test_chunks_reassemble_whatever_the_split(tmp_path_factory: pytest.TempPathF
         assert UnixTransport(path).request("GET", "/x").content == b"".join(parts)
     finally:
         peer.close()
+
+
+@pytest.mark.parametrize("peer", [[b""]], indirect=True)
+def test_a_peer_that_hangs_up_is_named_not_the_missing_daemon(peer: Peer,
+                                                              tmp_path: Path) -> None:
+    with Client(tmp_path / "s.sock") as client, \
+            pytest.raises(DaemonUnavailable, match="did not answer: the daemon closed"):
+        client.ping()
