@@ -6,6 +6,7 @@ limits answer 429 naming the limit."""
 import json
 import shutil
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,3 +221,17 @@ def test_limits_answer_429_naming_the_limit(remote: Remote) -> None:
         assert over, "60 requests at once passed a limit of 5/s with a burst of 40"
         assert over[0].json()["error"]["kind"] == "too_many"
         assert "requests_per_second" in over[0].json()["error"]["message"]
+
+
+def test_refused_requests_do_not_keep_a_container_from_its_grace_time(remote: Remote) -> None:
+    with remote.client("alice") as alice, remote.client("bob") as bob:
+        made = _create(alice, _spec("graceful", grace_time_s=2))
+        assert made.status_code == 201, made.text
+        gone = False
+        for _ in range(80):  # 8 s: bob polls the handle he may not see every 0.1 s
+            assert bob.get("/v1/containers/graceful").status_code == 404
+            gone = alice.get("/v1/containers").json() == []
+            if gone:
+                break
+            time.sleep(0.1)
+        assert gone, "another identity's 404s kept the container alive"

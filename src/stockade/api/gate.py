@@ -160,7 +160,9 @@ class Gate:
         path = str(scope.get("path", ""))
         method = "WS" if scope["type"] == "websocket" else str(scope.get("method", ""))
         handle = _CONTAINER_PATH.match(path)
-        if handle:
+        # only a request that was answered counts as use: a refused one (another identity's
+        # 404, a 429) must not keep someone's container from its grace time
+        if handle and (result.startswith("2") or result == "accepted"):
             await asyncio.to_thread(self.recorder.touch, handle.group(1))
         if path in _UNAUDITED:
             return
