@@ -143,7 +143,8 @@ def test_admin_actions_are_refused_to_a_developer(remote: Remote) -> None:
                ("POST", "/v1/network-policies", {"source": "a", "destination": "b",
                                                  "protocol": "tcp", "port": 80}),
                ("POST", "/v1/cleanup", None), ("GET", "/v1/config", None),
-               ("GET", "/metrics", None)]
+               ("GET", "/metrics", None),
+               ("POST", "/v1/vulndb/update", {"source": "/srv/stockade/osv.zip"})]
     with remote.client("bob") as client:
         for method, path, body in actions:
             refused = client.request(method, path, json=body)
@@ -152,6 +153,9 @@ def test_admin_actions_are_refused_to_a_developer(remote: Remote) -> None:
     with remote.client("ops") as admin:  # an admin certificate may
         assert admin.get("/v1/config").status_code == 200
         assert admin.get("/metrics").status_code == 200
+        # nor does an admin certificate read a host file outside the allowlist as a feed
+        feed = admin.post("/v1/vulndb/update", json={"source": "/etc/shadow"})
+        assert feed.status_code == 403 and "allowlisted" in feed.json()["error"]["message"]
 
 
 def test_a_developer_runs_its_own_containers_and_sees_no_others(remote: Remote) -> None:

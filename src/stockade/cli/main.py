@@ -17,6 +17,7 @@ from stockade.cli import (
     network_cli,
     render,
     server_cli,
+    vulndb_cli,
 )
 from stockade.cli import verify as verify_cli
 from stockade.cli.parsing import env_pairs, publish, volume
@@ -37,6 +38,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="Stockade: every application in its own hardened container.")
 app.add_typer(image_commands.app, name="image")
 app.add_typer(config_cli.app, name="config")
+app.add_typer(vulndb_cli.app, name="vulndb")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Command = Annotated[list[str] | None, typer.Argument(help="Command and arguments.")]

@@ -13,6 +13,7 @@ from typing import Any
 from stockade.client.errors import DaemonUnavailable, from_body, from_response, unavailable
 from stockade.client.netops import NetClient
 from stockade.client.transport import UnixTransport
+from stockade.client.vulndb import VulnDBClient
 from stockade.spec import (
     Capacity,
     ContainerInfo,
@@ -38,6 +39,7 @@ class Client:
         self.socket = socket
         self._http = UnixTransport(socket)
         self.net = NetClient(self._call)
+        self.vulndb = VulnDBClient(self._call)
 
     def close(self) -> None:
         """Nothing stays open between calls (one connection per request); kept so a Client

@@ -21,7 +21,7 @@ from stockade.engine.reach import check_reachable
 from stockade.engine.state import DEFAULT_TARGET, LOCAL_OWNER, Event, Record, StateStore
 from stockade.errors import Conflict, HostUnsupported, InvalidSpec, NotFound
 from stockade.host import HostFeatures
-from stockade.images import commands, users
+from stockade.images import commands, users, vulndb
 from stockade.images.progress import Progress
 from stockade.linux import private
 from stockade.network import netlog
@@ -90,6 +90,7 @@ class Engine:
         private.create(self.layout.database)  # sqlite gives its -wal and -shm this mode
         private.create(self.layout.runc_log)
         self.state = StateStore(self.layout.database)
+        self.vulndb = vulndb.VulnDB(self.layout.vulndb)
         self.images = images.ImageStore(self.layout.images, config.id_base, policy.IdMap(
             host_base=config.id_base).size)
         self.volumes = volumes.Volumes(volumes.VolumeConfig(

@@ -53,6 +53,11 @@ class Layout:
     def network_log(self) -> Path:
         return self.root / "network-log.jsonl"
 
+    @property
+    def vulndb(self) -> Path:
+        """The offline vulnerability database (OSV records), replaced whole by each update."""
+        return self.root / "vulndb.sqlite"
+
     def network_files(self, handle: str) -> Path:
         return self.container(handle) / "net"
 
