@@ -193,6 +193,14 @@ def test_oversized_missing_relative_and_special_files_are_refused(tmp_path: Path
     assert db.path.read_bytes() == before
 
 
+def test_other_ecosystems_legacy_versions_load(tmp_path: Path) -> None:
+    legacy = {"id": "PYSEC-1", "affected": [{
+        "package": {"ecosystem": "PyPI", "name": "x"},
+        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0.1dev-r1234"}]}]}]}
+    assert VulnDB(tmp_path / "v.sqlite").load(json.dumps([legacy]).encode(), "f").records == 1
+    assert vulndb.version_parser("PyPI") is not None and vulndb.version_parser("npm") is None
+
+
 def test_a_zip_member_larger_than_claimed_is_cut_at_the_limit(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(vulndb, "MAX_RECORD_BYTES", 64)

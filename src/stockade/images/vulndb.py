@@ -285,7 +285,11 @@ def _check(record: object, origin: str, number: int) -> dict[str, Any]:
         if not isinstance(entry.get("ranges", []), list) \
                 or not isinstance(entry.get("versions", []), list):
             raise _bad(origin, f"{rid}: 'ranges' and 'versions' must be lists")
-        parse = version_parser(package["ecosystem"])
+        # dpkg versions are checked at load, so a Debian feed is refused whole rather than
+        # matched wrongly; other ecosystems' feeds hold legacy versions their own rules reject
+        # (PyPI's pre-PEP 440 releases), and their matchers skip what they cannot read
+        ecosystem = package["ecosystem"]
+        parse = version_parser(ecosystem) if ecosystem.split(":")[0] == "Debian" else None
         for rng in entry.get("ranges", []):
             events = rng.get("events") if isinstance(rng, dict) else None
             if not isinstance(events, list) or not all(
