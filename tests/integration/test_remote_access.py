@@ -144,7 +144,9 @@ def test_admin_actions_are_refused_to_a_developer(remote: Remote) -> None:
                                                  "protocol": "tcp", "port": 80}),
                ("POST", "/v1/cleanup", None), ("GET", "/v1/config", None),
                ("GET", "/metrics", None),
-               ("POST", "/v1/vulndb/update", {"source": "/srv/stockade/osv.zip"})]
+               ("POST", "/v1/vulndb/update", {"source": "/srv/stockade/osv.zip"}),
+               ("GET", "/v1/host/check", None),
+               ("POST", "/v1/host/harden", {"action": "apply", "dry_run": True})]
     with remote.client("bob") as client:
         for method, path, body in actions:
             refused = client.request(method, path, json=body)

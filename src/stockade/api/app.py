@@ -7,7 +7,7 @@ from stockade.api import errors, processes
 from stockade.api.access import Identities
 from stockade.api.daemon import Daemon
 from stockade.api.gate import Gate
-from stockade.api.routes import containers, images, network, system, vulndb
+from stockade.api.routes import containers, host, images, network, system, vulndb
 
 
 def create_app(daemon: Daemon) -> FastAPI:
@@ -17,7 +17,7 @@ def create_app(daemon: Daemon) -> FastAPI:
     app.state.engine = daemon.engine
     app.state.processes = daemon.processes
     errors.install(app)
-    for module in (system, containers, network, images, vulndb):
+    for module in (system, containers, network, images, vulndb, host):
         app.include_router(module.router)
     app.include_router(processes.router)
     app.add_middleware(Gate, recorder=daemon, max_body=daemon.config.max_body_bytes,

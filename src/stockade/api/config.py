@@ -98,6 +98,11 @@ class ServerConfig(BaseModel):
     tcp: TlsListener | None = None
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     reaper_interval_s: float = Field(default=0.5, gt=0)
+    # the host baseline (docs/host.md): how often drift is looked for, the containers the
+    # kernel key quota must hold, and where `host harden` writes its sysctl drop-in
+    host_check_interval_s: float = Field(default=60, gt=0)
+    host_containers: int = Field(default=250, ge=1)
+    host_sysctl_dropin: Path = Path("/etc/sysctl.d/60-stockade-hardening.conf")
     process_retention_s: float = Field(default=300, ge=0)
     # Landlock denials as container events; "auto" turns kernel audit on while it runs
     landlock_events: Literal["auto", "off"] = "auto"

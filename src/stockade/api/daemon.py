@@ -14,6 +14,7 @@ from typing import Any
 from stockade.api import access
 from stockade.api.access import Identity
 from stockade.api.config import ServerConfig
+from stockade.api.hostwatch import HostWatch
 from stockade.api.metrics import Metrics
 from stockade.api.proctable import ProcessTable
 from stockade.audit import AuditLog
@@ -59,6 +60,7 @@ class Daemon:
         self.landlock = engine.landlock_events(config.landlock_events, self._landlock_denied)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.host = HostWatch(self)
 
     def sockets(self) -> list[Path]:
         """Where this daemon listens: verify checks none of it is visible in a container."""
@@ -148,8 +150,9 @@ class Daemon:
             self.security("kernel audit enabled", "", {
                 "why": "Landlock denial events", "until": "the last stockade daemon stops"})
         log.info("Landlock denial events: %s", opened.status.detail)
+        self.host.start()
         for target, name in ((self._watch, "watcher"), (self._read_netlog, "netlog"),
-                             (self._read_landlock, "landlock")):
+                             (self._read_landlock, "landlock"), (self._watch_host, "host")):
             thread = threading.Thread(target=target, name=f"stockade-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -219,6 +222,9 @@ class Daemon:
             reader.run(self._stop)
         finally:
             reader.close()
+
+    def _watch_host(self) -> None:
+        self.host.run(self._stop)
 
     def _read_landlock(self) -> None:
         self.landlock.run(self._stop)

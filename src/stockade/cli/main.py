@@ -13,6 +13,7 @@ from stockade import __version__
 from stockade.cli import (
     audit_cli,
     config_cli,
+    host_cli,
     image_commands,
     network_cli,
     render,
@@ -39,6 +40,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 app.add_typer(image_commands.app, name="image")
 app.add_typer(config_cli.app, name="config")
 app.add_typer(vulndb_cli.app, name="vulndb")
+app.add_typer(host_cli.app, name="host")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Command = Annotated[list[str] | None, typer.Argument(help="Command and arguments.")]
@@ -307,6 +309,8 @@ def info(ctx: typer.Context, json_: JsonFlag = False, no_trunc: render.NoTrunc =
         rows.append((f"quota: {candidate['name']}", "yes" if candidate["available"] else "no",
                      candidate["detail"]))
     rows.append(("disk quota backend", str(quota["active"] or "none"), quota["reason"]))
+    if "host_baseline" in data:  # a daemon's answer (docs/host.md)
+        rows.append(("host baseline", "", data["host_baseline"]))
     render.print_table(render.key_value_table(rows, "stockade host features"), no_trunc)
 
 

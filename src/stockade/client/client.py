@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from stockade.client.errors import DaemonUnavailable, from_body, from_response, unavailable
+from stockade.client.host import HostClient
 from stockade.client.netops import NetClient
 from stockade.client.transport import UnixTransport
 from stockade.client.vulndb import VulnDBClient
@@ -40,6 +41,7 @@ class Client:
         self._http = UnixTransport(socket)
         self.net = NetClient(self._call)
         self.vulndb = VulnDBClient(self._call)
+        self.host = HostClient(self._call)
 
     def close(self) -> None:
         """Nothing stays open between calls (one connection per request); kept so a Client

@@ -48,7 +48,8 @@ def capacity(daemon: DaemonDep) -> Capacity:
 def info(daemon: DaemonDep) -> dict[str, Any]:
     return daemon.engine.info() | {"network_log": daemon.netlog_status,
                                    "audit_log": str(daemon.audit.path),
-                                   "landlock_events": daemon.landlock.status.model_dump()}
+                                   "landlock_events": daemon.landlock.status.model_dump(),
+                                   "host_baseline": daemon.host.summary()}
 
 
 @router.get("/v1/events")
