@@ -6,6 +6,7 @@ test's tmp_path; every sysctl the test touches is put back in a finally."""
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,3 +157,16 @@ def test_loaded_database_matches_the_hosts_packages(host_daemon: tuple[Daemon, P
     assert report["findings"] and any(f["package"] == "runc" for f in report["findings"])
     shown = daemon.cli("host", "check").stdout
     assert any(f["id"] in shown for f in report["findings"])
+
+
+def test_verify_shows_the_host_row_without_judging_by_it(
+        host_daemon: tuple[Daemon, Path]) -> None:
+    daemon, _ = host_daemon
+    done = daemon.cli("verify", "--json", timeout=300)
+    report = json.loads(done.stdout)
+    assert re.match(r"host baseline \d+/\d+ passed", report["host"]), report["host"]
+    # the container's proof is its own rows alone, whatever the host baseline says
+    assert report["passed"] == (report["counts"]["fail"] == 0)
+    assert done.returncode == (0 if report["passed"] else 1)
+    shown = daemon.cli("verify", timeout=300).stdout
+    assert "host (informational" in shown

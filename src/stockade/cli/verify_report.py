@@ -50,6 +50,8 @@ def render(report: Report, width: int | None = None,
     layers, layers_width = _table(report, "layer", "Layers", width, no_trunc)
     battery, battery_width = _table(report, "battery", "Escape battery", width, no_trunc)
     parts += [layers, Text(""), battery, Text(""), _summary(report)]
+    if report.host:  # informational: the host under every container, not this one's proof
+        parts.append(Text(f"host (informational, stockade host check): {report.host}"))
     return Group(*parts), max(layers_width, battery_width)
 
 

@@ -38,6 +38,8 @@ class Report(BaseModel):
     unsafe: list[str]
     cap_add: list[str] = []
     checks: list[Check]
+    # the host baseline's summary (docs/host.md): informational, never part of `passed`
+    host: str | None = None
 
     @classmethod
     def build(cls, handle: str, checks: list[Check], unsafe: list[str], strict: bool = False,

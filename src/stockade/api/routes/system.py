@@ -96,8 +96,11 @@ def verify(request: VerifyRequest, daemon: DaemonDep, identity: IdentityDep) -> 
     if request.handle is not None:
         daemon.check_visible(identity, request.handle)
     if request.handle is None:
-        return verifier.verify_new(daemon.engine, request.strict, sockets)
-    return verifier.verify_container(daemon.engine, request.handle, request.strict, sockets)
+        report = verifier.verify_new(daemon.engine, request.strict, sockets)
+    else:
+        report = verifier.verify_container(daemon.engine, request.handle, request.strict,
+                                           sockets)
+    return report.model_copy(update={"host": daemon.host.summary()})
 
 
 @router.get("/metrics", include_in_schema=False, dependencies=[AdminOnly])
