@@ -15,6 +15,7 @@ from stockade.cli import (
     config_cli,
     host_cli,
     image_commands,
+    lifecycle_cli,
     network_cli,
     render,
     server_cli,
@@ -408,6 +409,7 @@ def version(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
 
 app.registered_commands += network_cli.commands.registered_commands
+app.registered_commands += lifecycle_cli.commands.registered_commands
 app.add_typer(network_cli.groups, name="security-group")
 app.add_typer(network_cli.policies, name="network-policy")
 

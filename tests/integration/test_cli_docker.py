@@ -1,0 +1,68 @@
+"""Docker's shape of the command line (issue 18 part 3), each through a private daemon."""
+
+import json
+import subprocess
+
+import pytest
+
+from tests.daemonkit import Daemon
+
+pytestmark = pytest.mark.integration
+
+
+def _state(daemon: Daemon, handle: str) -> dict[str, object]:
+    shown = daemon.cli("inspect", handle, "--json")
+    assert shown.returncode == 0, shown.stderr
+    result: dict[str, object] = json.loads(shown.stdout)
+    return result
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], code: int = 125) -> str:
+    assert result.returncode == code, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in lines[0], lines
+    return lines[0]
+
+
+def test_rm_refuses_a_running_container_without_force(daemon: Daemon) -> None:
+    assert daemon.cli("run", "-d", "--name", "rm-live", "--", "sleep", "300").returncode == 0
+    refused = daemon.cli("rm", "rm-live")
+    assert "running" in _one_line_error(refused) and "-f" in refused.stderr
+    assert _state(daemon, "rm-live")["state"] == "running"  # refused loses nothing
+    forced = daemon.cli("rm", "-f", "rm-live")
+    assert (forced.returncode, forced.stdout) == (0, "rm-live\n")
+    _one_line_error(daemon.cli("inspect", "rm-live"))
+    assert daemon.client().list() == []
+
+
+def test_rm_removes_stopped_and_created_containers(daemon: Daemon) -> None:
+    assert daemon.cli("run", "--name", "rm-done", "--", "true").returncode == 0
+    assert daemon.cli("create", "--name", "rm-new", "--", "true").returncode == 0
+    removed = daemon.cli("rm", "rm-done", "rm-new")
+    assert (removed.returncode, removed.stdout) == (0, "rm-done\nrm-new\n")
+    assert daemon.client().list() == []
+    _one_line_error(daemon.cli("rm", "rm-done"))
+
+
+def test_kill_sends_the_named_signal_and_wait_prints_the_code(daemon: Daemon) -> None:
+    # the shell traps USR1 and exits 7: the code shows which signal arrived
+    script = "trap 'exit 7' USR1; while true; do sleep 0.1; done"
+    assert daemon.cli("run", "-d", "--name", "k-usr1", "--", "sh", "-c", script).returncode == 0
+    assert daemon.cli("run", "-d", "--name", "k-kill", "--", "sleep", "300").returncode == 0
+    assert daemon.cli("kill", "-s", "SIGUSR1", "k-usr1").stdout == "k-usr1\n"
+    assert daemon.cli("kill", "k-kill").returncode == 0  # KILL by default
+    waited = daemon.cli("wait", "k-usr1", "k-kill")
+    assert (waited.returncode, waited.stdout) == (0, "7\n137\n")
+    assert _state(daemon, "k-kill")["state"] == "stopped"
+    assert "not running" in _one_line_error(daemon.cli("kill", "k-kill"))
+    assert "signal" in _one_line_error(daemon.cli("kill", "-s", "BOGUS", "k-usr1"))
+    daemon.cli("rm", "k-usr1", "k-kill")
+
+
+def test_wait_blocks_until_the_process_ends(daemon: Daemon) -> None:
+    assert daemon.cli("run", "-d", "--name", "w-slow", "--", "sh", "-c",
+                      "sleep 2; exit 4").returncode == 0
+    waited = daemon.cli("wait", "w-slow")
+    assert (waited.returncode, waited.stdout) == (0, "4\n")
+    _one_line_error(daemon.cli("wait", "no-such-box"))
+    daemon.cli("rm", "w-slow")
