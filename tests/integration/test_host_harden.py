@@ -90,3 +90,12 @@ def test_a_broken_state_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(harden.HardenError, match="unreadable hardening state"):
         harden.revert(state, tmp_path / "d.conf")
     assert state.read_text() == "{not json"
+
+
+def test_a_drop_in_of_another_root_is_not_taken_over(tmp_path: Path,
+                                                      restored: dict[str, str | None]) -> None:
+    dropin = tmp_path / "60-test.conf"
+    dropin.write_text("kernel.kptr_restrict = 1\n")
+    with pytest.raises(harden.HardenError, match="another Stockade root applied it"):
+        harden.apply(sysctl_report(), tmp_path / "s.json", dropin)
+    assert snapshot() == restored and not (tmp_path / "s.json").exists()

@@ -115,6 +115,12 @@ def apply(report: Report, state: Path, dropin: Path = DEFAULT_DROPIN,
     applies, so revert always returns to the host as it was before any of them."""
     outcome = Outcome("apply", dry_run, reported=risky(report), dropin=str(dropin))
     before = _load(state)
+    if not before and dropin.exists():
+        # another state root applied it: its values are not the host's original ones, and
+        # recording them here would make a revert keep the hardening for good
+        raise HardenError(f"{dropin} exists but {state} does not: another Stockade root "
+                          "applied it; revert there, or remove the drop-in and the values "
+                          "it set by hand")
     failing = {item.name for item in report.items if item.status == "fail"}
     targets = {name: before_value for name, before_value in before.items()}
     wanted: dict[str, str] = {}
