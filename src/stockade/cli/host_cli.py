@@ -8,12 +8,16 @@ import typer
 
 from stockade.cli import render
 from stockade.cli.session import open_client
+from stockade.cli.tables import Column, Sheet
 from stockade.errors import InvalidSpec
 
 app = typer.Typer(no_args_is_help=True, help="Check this host against the baseline and "
                   "harden its sysctls (docs/host.md).")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 _MARK = {"pass": "pass", "fail": "FAIL", "n/a": "n/a"}
+# the item and its verdict are the row; evidence and reason fold (--json has them whole)
+_COLUMNS = (Column("ITEM", essential=True), Column("STATUS", essential=True),
+            Column("EVIDENCE", priority=1, wrap=True), Column("REASON", priority=1, wrap=True))
 
 
 @app.command()
@@ -24,9 +28,9 @@ def check(ctx: typer.Context, json_: JsonFlag = False, no_trunc: render.NoTrunc 
     if json_:
         render.emit_json(report)
     else:
-        rows = [(f"{item['name']}", _MARK[item["status"]],
-                 f"{item['evidence']} - {item['reason']}") for item in report["items"]]
-        render.print_table(render.key_value_table(rows, report["summary"]), no_trunc)
+        rows = [(item["name"], _MARK[item["status"]], item["evidence"], item["reason"])
+                for item in report["items"]]
+        render.print_table(Sheet(_COLUMNS, rows, title=report["summary"]), no_trunc)
         for finding in report.get("findings", []):
             print(f"{finding['package']} {finding['installed']}: {finding['id']} "
                   f"(fixed in {finding['fixed'] or 'no fix yet'}) {finding['summary']}")
