@@ -66,7 +66,7 @@ def test_detached_lifecycle_with_inspect_contract(cli: Cli) -> None:
     assert cli("stop", "--time", "1", "cli-box").returncode == 0
     assert json.loads(cli("inspect", "cli-box", "--json").stdout)["state"] == "stopped"
     assert cli("destroy", "cli-box").returncode == 0
-    assert json.loads(cli("ps", "--json").stdout) == []
+    assert json.loads(cli("ps", "-a", "--json").stdout) == []
 
 
 def test_oom_is_reported_by_run_and_inspect(cli: Cli) -> None:
@@ -101,14 +101,14 @@ def test_bad_input_gets_one_clear_line_and_leaves_nothing(cli: Cli, args: list[s
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
-    assert json.loads(cli("ps", "--json").stdout) == []
+    assert json.loads(cli("ps", "-a", "--json").stdout) == []
 
 
 def test_a_second_create_with_the_same_handle_is_refused(cli: Cli) -> None:
     assert cli("create", "--name", "twin", "--", "true").returncode == 0
     second = cli("create", "--name", "twin", "--", "true")
     assert second.returncode != 0 and "already exists" in second.stderr
-    assert [c["state"] for c in json.loads(cli("ps", "--json").stdout)] == ["created"]
+    assert [c["state"] for c in json.loads(cli("ps", "-a", "--json").stdout)] == ["created"]
 
 
 def test_info_reports_the_mac_layer_honestly(cli: Cli) -> None:

@@ -66,3 +66,52 @@ def test_wait_blocks_until_the_process_ends(daemon: Daemon) -> None:
     assert (waited.returncode, waited.stdout) == (0, "4\n")
     _one_line_error(daemon.cli("wait", "no-such-box"))
     daemon.cli("rm", "w-slow")
+
+
+def test_ps_lists_running_by_default_and_filters(daemon: Daemon) -> None:
+    assert daemon.cli("run", "-d", "--name", "ps-web", "--", "sleep", "300").returncode == 0
+    assert daemon.cli("run", "--name", "ps-done", "--", "true").returncode == 0
+    assert daemon.cli("create", "--name", "ps-new", "--", "true").returncode == 0
+    with daemon.client() as client:
+        client.set_properties("ps-web", {"tier": "front"})
+        client.set_properties("ps-done", {"tier": "back"})
+
+    def handles(*args: str) -> list[str]:
+        listed = daemon.cli("ps", *args)
+        assert listed.returncode == 0, listed.stderr
+        return sorted(listed.stdout.split())
+
+    assert handles("-q") == ["ps-web"]
+    assert handles("-a", "-q") == ["ps-done", "ps-new", "ps-web"]
+    assert [c["handle"] for c in json.loads(daemon.cli("ps", "--json").stdout)] == ["ps-web"]
+    assert handles("-q", "--filter", "status=exited") == ["ps-done"]  # docker's alias
+    assert handles("-q", "-f", "status=created", "-f", "status=stopped") == [
+        "ps-done", "ps-new"]
+    assert handles("-aq", "--filter", "label=tier") == ["ps-done", "ps-web"]
+    assert handles("-aq", "--filter", "label=tier=back") == ["ps-done"]
+    assert handles("-aq", "--filter", "name=ps-", "--filter", "label=tier=front") == ["ps-web"]
+    assert handles("-aq", "--filter", "name=nothing") == []
+    assert "filter" in _one_line_error(daemon.cli("ps", "--filter", "colour=red"))
+    daemon.cli("rm", "-f", "ps-web", "ps-done", "ps-new")
+
+
+def test_format_on_ps_inspect_and_image_ls(daemon: Daemon) -> None:
+    assert daemon.cli("run", "-d", "--name", "fmt-box", "--pids", "48", "--",
+                      "sleep", "300").returncode == 0
+    shown = daemon.cli("ps", "--format", "{{.handle}} {{.State}} {{.limits.pids}}")
+    assert (shown.returncode, shown.stdout) == (0, "fmt-box running 48\n")
+    table = daemon.cli("ps", "--format", "table {{.handle}}\\t{{.image}}")
+    assert table.stdout.splitlines() == ["HANDLE    IMAGE", "fmt-box   busybox"]
+    one = daemon.cli("inspect", "fmt-box", "--format", "{{json .ports}} {{.pid}}")
+    ports, pid = one.stdout.split()
+    assert json.loads(ports) == [] and int(pid) == _state(daemon, "fmt-box")["pid"]
+    whole = json.loads(daemon.cli("inspect", "fmt-box", "--format", "{{json .}}").stdout)
+    assert whole["handle"] == "fmt-box" and whole["limits"]["pids"] == 48
+    images = daemon.cli("image", "ls", "--format", "{{.name}}={{json .in_use}}")
+    assert "busybox=[\"fmt-box\"]" in images.stdout.splitlines(), images.stdout
+    # a template is checked before anything runs, and a missing field is one line
+    assert "not a field" in _one_line_error(daemon.cli("ps", "--format", "{{call .x}}"))
+    assert "no field" in _one_line_error(daemon.cli("inspect", "fmt-box", "--format",
+                                                    "{{.nope}}"))
+    assert _one_line_error(daemon.cli("image", "ls", "--format", "{{"))
+    daemon.cli("rm", "-f", "fmt-box")

@@ -160,7 +160,7 @@ def test_cli_verify_without_a_handle_exits_0_and_leaves_nothing(cli: Cli) -> Non
     result = cli("verify")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Escape battery" in result.stdout and "VERIFIED" in result.stdout
-    assert json.loads(cli("ps", "--json").stdout) == []
+    assert json.loads(cli("ps", "-a", "--json").stdout) == []
 
 
 def test_cli_verify_json_and_strict(cli: Cli) -> None:

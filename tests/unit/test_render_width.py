@@ -93,7 +93,7 @@ def test_ps_json_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_an_exit_code_stays_with_its_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    out = _ps(monkeypatch, [_info(HANDLE, state="stopped", exit_code=137)], columns="40")
+    out = _ps(monkeypatch, [_info(HANDLE, state="stopped", exit_code=137)], "-a", columns="40")
     assert f"{HANDLE}  stopped (137)" in out
 
 

@@ -52,9 +52,21 @@ def import_(
 
 
 @app.command("ls")
-def ls(ctx: typer.Context, json_: JsonFlag = False, no_trunc: render.NoTrunc = False) -> None:
+def ls(ctx: typer.Context, json_: JsonFlag = False, no_trunc: render.NoTrunc = False,
+       format_: Annotated[str | None, typer.Option(
+           "--format", metavar="TEMPLATE",
+           help="Print each image through a template: {{.name}}, {{.size_bytes}}, "
+           "{{json .in_use}}; a 'table ' prefix adds a header.")] = None) -> None:
     """List images with their size, layers and the containers using them."""
+    from stockade.cli import template
+
+    if format_ is not None:
+        template.parse(format_)  # refused before the daemon is asked
     items = _engine(ctx).list_images()
+    if format_ is not None:
+        template.print_formatted(format_, [image.model_dump(mode="json") | {"in_use": users}
+                                           for image, users in items])
+        return
     if json_:
         render.emit_json([image.model_dump(mode="json") | {"in_use": users}
                           for image, users in items])

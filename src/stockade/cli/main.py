@@ -44,6 +44,9 @@ app.add_typer(vulndb_cli.app, name="vulndb")
 app.add_typer(host_cli.app, name="host")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Format = Annotated[str | None, typer.Option(
+    "--format", metavar="TEMPLATE", help="Print each item through a template: {{.handle}}, "
+    "{{.limits.pids}}, {{json .}}; a 'table ' prefix adds a header.")]
 Command = Annotated[list[str] | None, typer.Argument(help="Command and arguments.")]
 
 
@@ -237,10 +240,32 @@ def exec_(
 
 
 @app.command()
-def ps(ctx: typer.Context, json_: JsonFlag = False, no_trunc: render.NoTrunc = False) -> None:
-    """List containers."""
-    items = _engine(ctx).list()
-    if json_:
+def ps(
+    ctx: typer.Context, json_: JsonFlag = False, no_trunc: render.NoTrunc = False,
+    all_: Annotated[bool, typer.Option("--all", "-a",
+                                       help="Every container, not only running ones.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Handles only.")] = False,
+    filter_: Annotated[list[str] | None, typer.Option(
+        "--filter", "-f", metavar="KEY=VALUE",
+        help="name=PART, label=K[=V] or status=STATE (repeatable).")] = None,
+    format_: Format = None,
+) -> None:
+    """List running containers (-a: all of them)."""
+    from stockade.cli import filters, template
+
+    wanted = filters.parse(filter_ or [])
+    if format_ is not None:
+        template.parse(format_)  # refused before the daemon is asked
+    if not all_ and "status" not in wanted:  # docker: a status filter shows what it names
+        wanted["status"] = ("running",)
+    items = [item for item in _engine(ctx).list()
+             if filters.matches(item.model_dump(mode="json"), wanted)]
+    if quiet:
+        for item in items:
+            print(item.handle)
+    elif format_ is not None:
+        template.print_formatted(format_, items)
+    elif json_:
         render.emit_json(items)
     else:
         render.print_table(render.containers_table(items), no_trunc)
@@ -248,10 +273,16 @@ def ps(ctx: typer.Context, json_: JsonFlag = False, no_trunc: render.NoTrunc = F
 
 @app.command()
 def inspect(ctx: typer.Context, handle: str, json_: JsonFlag = False,
-            no_trunc: render.NoTrunc = False) -> None:
+            no_trunc: render.NoTrunc = False, format_: Format = None) -> None:
     """Show one container."""
+    if format_ is not None:
+        from stockade.cli import template
+
+        template.parse(format_)
     info = _engine(ctx).inspect(handle)
-    if json_:
+    if format_ is not None:
+        template.print_formatted(format_, [info])
+    elif json_:
         render.emit_json(info)
     else:
         render.print_table(render.containers_table([info]), no_trunc)
