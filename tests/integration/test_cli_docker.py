@@ -115,3 +115,22 @@ def test_format_on_ps_inspect_and_image_ls(daemon: Daemon) -> None:
                                                     "{{.nope}}"))
     assert _one_line_error(daemon.cli("image", "ls", "--format", "{{"))
     daemon.cli("rm", "-f", "fmt-box")
+
+
+def test_run_takes_the_image_first_like_docker(daemon: Daemon) -> None:
+    ran = daemon.cli("run", "--rm", "busybox", "echo", "hi")
+    assert (ran.returncode, ran.stdout) == (0, "hi\n"), ran.stderr
+    embedded = daemon.cli("run", "--rm", "--", "sh", "-c", "echo via dashes")
+    assert (embedded.returncode, embedded.stdout) == (0, "via dashes\n")
+    alias = daemon.cli("run", "--rm", "--image", "busybox", "--", "echo", "alias")
+    assert (alias.returncode, alias.stdout) == (0, "alias\n")
+    assert daemon.cli("create", "--name", "cr-img", "busybox", "sh", "-c",
+                      "exit 6").returncode == 0
+    assert daemon.cli("start", "cr-img").returncode == 0
+    assert daemon.cli("wait", "cr-img").stdout == "6\n"
+    assert _state(daemon, "cr-img")["command"] == ["sh", "-c", "exit 6"]
+    daemon.cli("rm", "cr-img")
+    # a missing image is one line and creates nothing
+    assert "no-such-image" in _one_line_error(daemon.cli("run", "--rm", "no-such-image",
+                                                         "echo", "hi"))
+    assert daemon.client().list() == []

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
+from typer.core import TyperCommand
 
 from stockade import __version__
 from stockade.cli import (
@@ -125,7 +126,34 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
 
 
 Name = Annotated[str | None, typer.Option("--name", help="Container handle.")]
-Image = Annotated[str, typer.Option("--image", help="Image name.")]
+Image = Annotated[str | None, typer.Option(
+    "--image", metavar="IMAGE", help="Image name; the same as IMAGE before the command.")]
+DEFAULT_IMAGE = "busybox"  # the embedded image: what `run -- CMD` runs in
+
+
+class _KeepsArgv(TyperCommand):
+    """Keeps the arguments as typed: click drops a leading `--`, and only it tells
+    `run -- echo hi` (the embedded image) from `run busybox echo hi`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's own click
+        ctx.meta["stockade.argv"] = list(args)
+        return super().parse_args(ctx, args)
+
+
+def _image_and_command(ctx: typer.Context, image: str | None,
+                       command: list[str] | None) -> tuple[str, list[str]]:
+    """Docker's `[OPTIONS] IMAGE [COMMAND [ARG...]]`, or `[OPTIONS] -- COMMAND...` for the
+    embedded image; with --image every positional is the command."""
+    args = list(command or [])
+    if image is not None:
+        return image, _argv(args)
+    if args[:1] == ["--"]:
+        return DEFAULT_IMAGE, args[1:]
+    typed: list[str] = ctx.meta.get("stockade.argv", [])
+    start = len(typed) - len(args)
+    if not args or (start > 0 and typed[start - 1] == "--"):
+        return DEFAULT_IMAGE, args
+    return args[0], args[1:]
 Memory = Annotated[str | None, typer.Option("--memory", "-m", help="Memory limit, e.g. 256M.")]
 Shares = Annotated[int | None, typer.Option("--cpu-shares", help="Overrides shares from memory.")]
 Pids = Annotated[int | None, typer.Option("--pids", help="Maximum processes.")]
@@ -162,9 +190,9 @@ Connect = Annotated[str | None, typer.Option(
                             "firewall alone decides).")]
 
 
-@app.command(context_settings=_PASSTHROUGH)
+@app.command(context_settings=_PASSTHROUGH, cls=_KeepsArgv)
 def run(
-    ctx: typer.Context, command: Command = None, name: Name = None, image: Image = "busybox",
+    ctx: typer.Context, command: Command = None, name: Name = None, image: Image = None,
     memory: Memory = None, cpu_shares: Shares = None, pids: Pids = None, env: Env = None,
     user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
     writable: Writable = None, unsafe_disable_seccomp: NoSeccomp = False,
@@ -180,6 +208,7 @@ def run(
     """Run a command in a new hardened container; exits with the command's code."""
     if detach and (tty or interactive):
         raise StockadeError("-d cannot be combined with -i or -t")
+    image, command = _image_and_command(ctx, image, command)
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, tty,
                  cap_add, cpuset_cpus, writable, disk,
                  NetworkArgs(publish_, security_group, listen, connect_ports),
@@ -196,9 +225,9 @@ def run(
                                            remove=rm))
 
 
-@app.command(context_settings=_PASSTHROUGH)
+@app.command(context_settings=_PASSTHROUGH, cls=_KeepsArgv)
 def create(
-    ctx: typer.Context, command: Command = None, name: Name = None, image: Image = "busybox",
+    ctx: typer.Context, command: Command = None, name: Name = None, image: Image = None,
     memory: Memory = None, cpu_shares: Shares = None, pids: Pids = None, env: Env = None,
     user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
     writable: Writable = None, unsafe_disable_seccomp: NoSeccomp = False,
@@ -208,6 +237,7 @@ def create(
     connect_ports: Connect = None, allow_32bit: I386 = False,
 ) -> None:
     """Create a container without starting it; prints its handle."""
+    image, command = _image_and_command(ctx, image, command)
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, False,
                  cap_add, cpuset_cpus, writable, disk,
                  NetworkArgs(publish_, security_group, listen, connect_ports),

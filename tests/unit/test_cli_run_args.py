@@ -1,0 +1,41 @@
+"""How `run` and `create` split their positionals into the image and the command: docker's
+`IMAGE [COMMAND...]`, `-- COMMAND...` for the embedded image, and `--image` as an alias."""
+
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from stockade.cli import main
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.specs: list[Any] = []
+
+    def create(self, spec: Any, **_: Any) -> None:
+        self.specs.append(spec)
+
+
+@pytest.mark.parametrize(("args", "image", "command"), [
+    (["--", "echo", "hi"], "busybox", ["echo", "hi"]),
+    (["--", "sh", "-c", "echo -- x"], "busybox", ["sh", "-c", "echo -- x"]),
+    (["busybox", "echo", "hi"], "busybox", ["echo", "hi"]),
+    (["alpine:3", "ls", "-l", "--", "/"], "alpine:3", ["ls", "-l", "--", "/"]),
+    (["alpine"], "alpine", []),
+    ([], "busybox", []),
+    (["--name", "n", "-e", "A=1", "alpine", "env"], "alpine", ["env"]),
+    (["--image", "alpine", "--", "echo", "hi"], "alpine", ["echo", "hi"]),
+    (["--image", "alpine", "echo", "hi"], "alpine", ["echo", "hi"]),
+    (["--name", "n", "--", "alpine"], "busybox", ["alpine"]),
+])
+@pytest.mark.parametrize("verb", [["run", "-d"], ["create"]])
+def test_the_first_positional_is_the_image_unless_after_dashes(
+        monkeypatch: pytest.MonkeyPatch, verb: list[str], args: list[str], image: str,
+        command: list[str]) -> None:
+    recorder = _Recorder()
+    monkeypatch.setattr(main, "_engine", lambda ctx: recorder)
+    result = CliRunner().invoke(main.app, [*verb, *args])
+    assert result.exit_code == 0, result.output
+    (spec,) = recorder.specs
+    assert (spec.image, spec.process.args) == (image, command)
