@@ -39,3 +39,16 @@ def test_the_first_positional_is_the_image_unless_after_dashes(
     assert result.exit_code == 0, result.output
     (spec,) = recorder.specs
     assert (spec.image, spec.process.args) == (image, command)
+
+
+@pytest.mark.parametrize("verb", ["run", "create"])
+def test_help_shows_readable_placeholders(verb: str) -> None:
+    shown = CliRunner(env={"COLUMNS": "160"}).invoke(main.app, [verb, "--help"]).stdout
+    options = shown[shown.index("Options"):]
+    for placeholder in ("SIZE", "HOST:CONTAINER[:ro|:rw]", "HOST:CONTAINER[/udp]",
+                        "NAME=VALUE", "IMAGE", "PORTS"):
+        assert f" {placeholder} " in options, placeholder
+    rows = [line for line in options.splitlines() if "--help" not in line]
+    assert not any("<list[str]>" in row or "<bool>" in row for row in rows), options
+    usage = next(line for line in shown.splitlines() if "Usage:" in line)
+    assert f"{verb} [OPTIONS] [IMAGE [COMMAND]]" in usage

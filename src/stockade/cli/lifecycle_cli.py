@@ -37,7 +37,7 @@ def signal_name(value: str) -> str:
 
 @commands.command()
 def rm(ctx: typer.Context, handles: Handles,
-       force: Annotated[bool, typer.Option("--force", "-f",
+       force: Annotated[bool, typer.Option("--force", "-f", metavar="",
                                            help="Kill and remove a running container.")]
        = False) -> None:
     """Remove containers and everything they used; a running one only with -f."""

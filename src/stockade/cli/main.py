@@ -48,7 +48,11 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts."
 Format = Annotated[str | None, typer.Option(
     "--format", metavar="TEMPLATE", help="Print each item through a template: {{.handle}}, "
     "{{.limits.pids}}, {{json .}}; a 'table ' prefix adds a header.")]
-Command = Annotated[list[str] | None, typer.Argument(help="Command and arguments.")]
+Command = Annotated[list[str] | None, typer.Argument(metavar="COMMAND [ARG...]",
+                                                     help="Command and arguments.")]
+ImageCommand = Annotated[list[str] | None, typer.Argument(
+    metavar="IMAGE [COMMAND]",
+    help="The image, then the command; or -- COMMAND for the embedded image.")]
 
 
 def _print_version(value: bool) -> None:
@@ -125,7 +129,7 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
     )
 
 
-Name = Annotated[str | None, typer.Option("--name", help="Container handle.")]
+Name = Annotated[str | None, typer.Option("--name", metavar="NAME", help="Container handle.")]
 Image = Annotated[str | None, typer.Option(
     "--image", metavar="IMAGE", help="Image name; the same as IMAGE before the command.")]
 DEFAULT_IMAGE = "busybox"  # the embedded image: what `run -- CMD` runs in
@@ -154,45 +158,55 @@ def _image_and_command(ctx: typer.Context, image: str | None,
     if not args or (start > 0 and typed[start - 1] == "--"):
         return DEFAULT_IMAGE, args
     return args[0], args[1:]
-Memory = Annotated[str | None, typer.Option("--memory", "-m", help="Memory limit, e.g. 256M.")]
-Shares = Annotated[int | None, typer.Option("--cpu-shares", help="Overrides shares from memory.")]
-Pids = Annotated[int | None, typer.Option("--pids", help="Maximum processes.")]
-Env = Annotated[list[str] | None, typer.Option("--env", "-e", help="K=V (repeatable).")]
-User = Annotated[str | None, typer.Option("--user", "-u", help="NAME, UID or UID:GID.")]
-Volume = Annotated[list[str] | None, typer.Option("--volume", "-v",
-                                                  help="HOST:CONTAINER[:ro|:rw].")]
-CapAdd = Annotated[list[str] | None, typer.Option("--cap-add",
+Memory = Annotated[str | None, typer.Option("--memory", "-m", metavar="SIZE",
+                                            help="Memory limit, e.g. 256M.")]
+Shares = Annotated[int | None, typer.Option("--cpu-shares", metavar="SHARES",
+                                            help="Overrides shares from memory.")]
+Pids = Annotated[int | None, typer.Option("--pids", metavar="N", help="Maximum processes.")]
+Env = Annotated[list[str] | None, typer.Option("--env", "-e", metavar="NAME=VALUE",
+                                                help="Environment variable (repeatable).")]
+User = Annotated[str | None, typer.Option("--user", "-u", metavar="USER",
+                                          help="NAME, UID or UID:GID.")]
+Volume = Annotated[list[str] | None, typer.Option(
+    "--volume", "-v", metavar="HOST:CONTAINER[:ro|:rw]", help="Bind a host path (repeatable).")]
+CapAdd = Annotated[list[str] | None, typer.Option("--cap-add", metavar="CAP",
                                                   help="Add back one of Docker's defaults.")]
-Cpuset = Annotated[str | None, typer.Option("--cpuset-cpus", help="Pin to CPUs, e.g. 0.")]
-Writable = Annotated[list[str] | None, typer.Option("--writable",
+Cpuset = Annotated[str | None, typer.Option("--cpuset-cpus", metavar="CPUS",
+                                            help="Pin to CPUs, e.g. 0.")]
+Writable = Annotated[list[str] | None, typer.Option("--writable", metavar="PATH",
                                                     help="Another writable directory.")]
-NoSeccomp = Annotated[bool, typer.Option("--unsafe-disable-seccomp",
+NoSeccomp = Annotated[bool, typer.Option("--unsafe-disable-seccomp", metavar="",
                                          help="UNSAFE: no seccomp filter.")]
-NoUserns = Annotated[bool, typer.Option("--unsafe-disable-userns",
+NoUserns = Annotated[bool, typer.Option("--unsafe-disable-userns", metavar="",
                                         help="UNSAFE: root inside is root on the host.")]
-NoMac = Annotated[bool, typer.Option("--unsafe-disable-mac", help="UNSAFE: no Landlock/AppArmor.")]
-UnsafeCaps = Annotated[list[str] | None, typer.Option("--unsafe-cap-add",
+NoMac = Annotated[bool, typer.Option("--unsafe-disable-mac", metavar="",
+                                         help="UNSAFE: no Landlock/AppArmor.")]
+UnsafeCaps = Annotated[list[str] | None, typer.Option("--unsafe-cap-add", metavar="CAP",
                                                       help="UNSAFE: any extra capability.")]
-Disk = Annotated[str | None, typer.Option("--disk", help="Writable layer quota, e.g. 1G.")]
-I386 = Annotated[bool, typer.Option("--allow-32bit", help="Admit 32-bit (i386) programs: a "
-                                    "wider kernel surface (docs/security-model.md).")]
+Disk = Annotated[str | None, typer.Option("--disk", metavar="SIZE",
+                                          help="Writable layer quota, e.g. 1G.")]
+I386 = Annotated[bool, typer.Option("--allow-32bit", metavar="", help="Admit 32-bit (i386) "
+                                    "programs: a wider kernel surface "
+                                    "(docs/security-model.md).")]
 Publish = Annotated[list[str] | None, typer.Option(
-    "--publish", "-p",
+    "--publish", "-p", metavar="HOST:CONTAINER[/udp]",
     help="HOSTPORT:CONTAINERPORT, or with /udp (repeatable; host port 0 picks one).")]
 Groups = Annotated[list[str] | None, typer.Option(
-    "--security-group", help="Bind a security group to this container (repeatable).")]
+    "--security-group", metavar="NAME",
+    help="Bind a security group to this container (repeatable).")]
 Listen = Annotated[str | None, typer.Option(
-    "--listen", help="TCP ports the application may bind besides published ones, e.g. "
-                     "8080,9000-9010 (Landlock).")]
+    "--listen", metavar="PORTS",
+    help="TCP ports the application may bind besides published ones, e.g. "
+         "8080,9000-9010 (Landlock).")]
 Connect = Annotated[str | None, typer.Option(
-    "--connect-ports", help="TCP ports the application may connect to, or 'none' "
+    "--connect-ports", metavar="PORTS", help="TCP ports the application may connect to, or 'none' "
                             "(Landlock, fixed for the container's life; default: the "
                             "firewall alone decides).")]
 
 
 @app.command(context_settings=_PASSTHROUGH, cls=_KeepsArgv)
 def run(
-    ctx: typer.Context, command: Command = None, name: Name = None, image: Image = None,
+    ctx: typer.Context, command: ImageCommand = None, name: Name = None, image: Image = None,
     memory: Memory = None, cpu_shares: Shares = None, pids: Pids = None, env: Env = None,
     user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
     writable: Writable = None, unsafe_disable_seccomp: NoSeccomp = False,
@@ -200,10 +214,14 @@ def run(
     unsafe_cap_add: UnsafeCaps = None, disk: Disk = None,
     publish_: Publish = None, security_group: Groups = None, listen: Listen = None,
     connect_ports: Connect = None, allow_32bit: I386 = False,
-    detach: Annotated[bool, typer.Option("--detach", "-d")] = False,
-    interactive: Annotated[bool, typer.Option("--interactive", "-i")] = False,
-    tty: Annotated[bool, typer.Option("--tty", "-t")] = False,
-    rm: Annotated[bool, typer.Option("--rm", help="Destroy when the process ends.")] = False,
+    detach: Annotated[bool, typer.Option(
+        "--detach", "-d", metavar="", help="Run in the background; print the handle.")] = False,
+    interactive: Annotated[bool, typer.Option(
+        "--interactive", "-i", metavar="", help="Keep stdin open.")] = False,
+    tty: Annotated[bool, typer.Option(
+        "--tty", "-t", metavar="", help="Allocate a terminal.")] = False,
+    rm: Annotated[bool, typer.Option(
+        "--rm", metavar="", help="Destroy when the process ends.")] = False,
 ) -> None:
     """Run a command in a new hardened container; exits with the command's code."""
     if detach and (tty or interactive):
@@ -227,7 +245,7 @@ def run(
 
 @app.command(context_settings=_PASSTHROUGH, cls=_KeepsArgv)
 def create(
-    ctx: typer.Context, command: Command = None, name: Name = None, image: Image = None,
+    ctx: typer.Context, command: ImageCommand = None, name: Name = None, image: Image = None,
     memory: Memory = None, cpu_shares: Shares = None, pids: Pids = None, env: Env = None,
     user: User = None, volume_: Volume = None, cap_add: CapAdd = None, cpuset_cpus: Cpuset = None,
     writable: Writable = None, unsafe_disable_seccomp: NoSeccomp = False,
@@ -257,8 +275,10 @@ def start(ctx: typer.Context, handle: str) -> None:
 @app.command(name="exec", context_settings=_PASSTHROUGH)
 def exec_(
     ctx: typer.Context, handle: str, command: Command = None, env: Env = None, user: User = None,
-    interactive: Annotated[bool, typer.Option("--interactive", "-i")] = False,
-    tty: Annotated[bool, typer.Option("--tty", "-t")] = False,
+    interactive: Annotated[bool, typer.Option(
+        "--interactive", "-i", metavar="", help="Keep stdin open.")] = False,
+    tty: Annotated[bool, typer.Option(
+        "--tty", "-t", metavar="", help="Allocate a terminal.")] = False,
 ) -> None:
     """Run a command in a running container."""
     socket = _engine(ctx).socket
