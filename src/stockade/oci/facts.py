@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stockade.oci.harden import BundleFacts, HostBind, JoinedUserns
+from stockade.oci.idmap import child_in_userns
 from stockade.policy import hostpaths
 
 # OCI namespace names to their /proc/<pid>/ns file names.
@@ -46,32 +47,13 @@ def _sandbox_userns(pid: str) -> JoinedUserns | None:
 def _userns_by_setns(path: str) -> JoinedUserns:
     """The mapping of the user namespace bound at `path` (an nsfs mount, not a /proc
     path): a child joins it, and its uid_map read from here is in host ids."""
-    ready_r, ready_w = os.pipe()
-    done_r, done_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child joins the namespace and waits until it has been read
-        os.close(ready_r)
-        os.close(done_w)
-        ok = False
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            ok = ctypes.CDLL(None, use_errno=True).setns(fd, _CLONE_NEWUSER) == 0
-        except OSError:
-            pass
-        os.write(ready_w, b"1" if ok else b"0")
-        os.read(done_r, 1)
-        os._exit(0)
-    try:
-        os.close(ready_w)
-        os.close(done_r)
-        if os.read(ready_r, 1) != b"1":
-            raise OSError(f"cannot join the user namespace {path}")
+    def join() -> bool:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return bool(ctypes.CDLL(None, use_errno=True).setns(fd, _CLONE_NEWUSER) == 0)
+
+    with child_in_userns(join, f"cannot join the user namespace {path}") as pid:
         return JoinedUserns(path, read_id_map(f"/proc/{pid}/uid_map"),
                             read_id_map(f"/proc/{pid}/gid_map"))
-    finally:
-        os.close(ready_r)
-        os.close(done_w)
-        os.waitpid(pid, 0)
 
 
 def _joined_userns(path: str) -> JoinedUserns:

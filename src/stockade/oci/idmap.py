@@ -9,6 +9,7 @@ import contextlib
 import ctypes
 import os
 import struct
+from collections.abc import Callable, Iterator
 
 _SYS_OPEN_TREE = 428
 _SYS_MOVE_MOUNT = 429
@@ -36,32 +37,47 @@ def _check(result: int, what: str) -> int:
     return result
 
 
-def userns_fd(uid_map: Mapping, gid_map: Mapping) -> int:
-    """A user namespace with these mappings, held by an fd (no process stays in it)."""
+@contextlib.contextmanager
+def child_in_userns(enter: Callable[[], bool], failure: str) -> Iterator[int]:
+    """The pid of a forked child that ran `enter` (join or make a user namespace) and
+    waits until the caller is done with its /proc/<pid> files; OSError(failure) if
+    `enter` did not succeed. The child holds no fd of the caller's beyond the pipes."""
     ready_r, ready_w = os.pipe()
     done_r, done_w = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child only unshares and waits until the parent has its fd
-        os.close(ready_r)
-        os.close(done_w)
-        ok = _libc.unshare(_CLONE_NEWUSER) == 0
-        os.write(ready_w, b"1" if ok else b"0")
-        os.read(done_r, 1)
-        os._exit(0)
+    if pid == 0:
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            try:
+                ok = enter()
+            except OSError:
+                ok = False
+            os.write(ready_w, b"1" if ok else b"0")
+            os.read(done_r, 1)
+        finally:
+            os._exit(0)
     try:
         os.close(ready_w)
         os.close(done_r)
         if os.read(ready_r, 1) != b"1":
-            raise OSError("cannot create a user namespace for the idmapped mount")
+            raise OSError(failure)
+        yield pid
+    finally:
+        os.close(ready_r)
+        os.close(done_w)
+        os.waitpid(pid, 0)
+
+
+def userns_fd(uid_map: Mapping, gid_map: Mapping) -> int:
+    """A user namespace with these mappings, held by an fd (no process stays in it)."""
+    with child_in_userns(lambda: _libc.unshare(_CLONE_NEWUSER) == 0,
+                         "cannot create a user namespace for the idmapped mount") as pid:
         for name, mapping in (("uid_map", uid_map), ("gid_map", gid_map)):
             text = "".join(f"{c} {h} {s}\n" for c, h, s in mapping)
             with open(f"/proc/{pid}/{name}", "w") as handle:
                 handle.write(text)
         return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
-    finally:
-        os.close(ready_r)
-        os.close(done_w)
-        os.waitpid(pid, 0)
 
 
 def clone_tree(source: str, userns: int | None = None) -> int:
