@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,10 +17,10 @@ import pytest
 
 from stockade.client import Client
 from tests import leaks
+from tests.conftest import STATE_BASE
+from tests.daemonkit import STOCKADE
 
 pytestmark = pytest.mark.integration
-STOCKADE = str(Path(sys.executable).with_name("stockade"))
-STATE_BASE = Path("/tmp/stockade-test")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 """Global flags and the client every command talks to the daemon through."""
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,8 +17,14 @@ def _socket_in_settings() -> Path | None:
     file the CLI cannot read or parse is the daemon's to report, not every command's."""
     path = Path(os.environ.get(SETTINGS_VARIABLE) or SETTINGS_FILE)
     try:
-        value = tomllib.loads(path.read_text()).get("socket")
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    import tomllib  # 16 ms: paid only where a settings file exists
+
+    try:
+        value = tomllib.loads(text).get("socket")
+    except tomllib.TOMLDecodeError:
         return None
     return Path(value) if isinstance(value, str) else None
 
