@@ -29,7 +29,6 @@ from bench.sandbox import Sandbox, interleave, sandbox, stockade_argv, timed_run
 from bench.throughput import daemon
 from stockade.client import Client
 from stockade.engine import Engine
-from stockade.runtime.runc import Stdio
 from stockade.spec import ContainerSpec, ProcessSpec
 
 NAME = "latency"
@@ -107,7 +106,7 @@ def _engine_round(engine: Engine, handle: str, null: int) -> dict[str, float]:
     to the supervisor's exit record (the engine polls for it)."""
     spec = ContainerSpec(handle=handle, process=ProcessSpec(args=["true"]))
     started = time.perf_counter()
-    engine.create(spec, Stdio(null, null, null))
+    engine.create(spec)
     engine.start(handle)
     running = time.perf_counter()
     if engine.wait(handle, 30) is None:

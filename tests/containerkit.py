@@ -3,6 +3,7 @@
 import contextlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +12,9 @@ from stockade.engine import Engine, EngineConfig
 from stockade.host import probe
 from stockade.linux import loopdev
 from stockade.linux.mounts import mounts_under
-from stockade.runtime.runc import Stdio
+from stockade.runtime import logfile
 from stockade.spec import ContainerSpec
+from stockade.wire.stream import Stream
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 BIND_BASE = Path("/srv/stockade")  # the default bind allowlist
@@ -83,25 +85,30 @@ def assert_no_leaks(root: Path, cgroup_parent: str) -> None:
     assert not left, f"left behind: {left}"
 
 
+def output(engine: Engine, handle: str, timeout: float = 30) -> tuple[bytes, bytes]:
+    """(stdout, stderr) from the container's log, once its monitor has written all of it
+    (the monitor writes the exit before the last output it drains)."""
+    deadline = time.monotonic() + timeout
+    while not engine.has_ended(handle) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    streams = {Stream.STDOUT: bytearray(), Stream.STDERR: bytearray()}
+    for record in logfile.read(engine.log_files(handle)):
+        streams[record.stream].extend(record.payload())
+    return bytes(streams[Stream.STDOUT]), bytes(streams[Stream.STDERR])
+
+
 def run(engine: Engine, spec: ContainerSpec, keep: bool = False) -> tuple[int, str]:
-    """Create, start and wait; (exit code, stdout+stderr). Destroyed unless `keep`."""
-    read_end, write_end = os.pipe()
-    null = os.open(os.devnull, os.O_RDONLY)
+    """Create, start and wait; (exit code, stdout+stderr in the order written). Destroyed
+    unless `keep`."""
     try:
-        try:
-            engine.create(spec, Stdio(null, write_end, write_end))
-        finally:
-            os.close(write_end)
-            os.close(null)
+        engine.create(spec)
         engine.start(spec.handle)
-        chunks = []
-        while chunk := os.read(read_end, 65536):
-            chunks.append(chunk)
         status = engine.wait(spec.handle, timeout=120)
-        assert status is not None, "container did not finish"
-        return status.exit_code, b"".join(chunks).decode(errors="replace")
+        assert status is not None and status.exit_code is not None, "container did not finish"
+        output(engine, spec.handle)  # complete
+        text = b"".join(r.payload() for r in logfile.read(engine.log_files(spec.handle)))
+        return status.exit_code, text.decode(errors="replace")
     finally:
-        os.close(read_end)
         if not keep:
             with contextlib.suppress(Exception):
                 engine.destroy(spec.handle)

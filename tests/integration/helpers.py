@@ -9,6 +9,7 @@ from typing import Any
 from stockade.engine import Engine
 from stockade.runtime.runc import Stdio
 from stockade.spec import ContainerInfo, ContainerSpec
+from tests import containerkit
 
 
 @dataclass(frozen=True)
@@ -33,23 +34,18 @@ def run(engine: Engine, args: list[str], keep: bool = False, timeout: float = 12
         **fields: Any) -> Result:
     """Create, start, wait and collect output; destroys the container unless `keep`."""
     request = spec(args, **fields)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        stdin = os.open(os.devnull, os.O_RDONLY)
-        try:
-            engine.create(request, Stdio(stdin, out.fileno(), err.fileno()))
-        finally:
-            os.close(stdin)
-        try:
-            engine.start(request.handle)
-            status = engine.wait(request.handle, timeout)
-            assert status is not None, f"{request.handle} did not finish in {timeout}s"
-            info = engine.inspect(request.handle)
-        finally:
-            if not keep:
-                engine.destroy(request.handle)
-        out.seek(0)
-        err.seek(0)
-        return Result(status.exit_code, out.read().decode(), err.read().decode(), info)
+    engine.create(request)
+    try:
+        engine.start(request.handle)
+        status = engine.wait(request.handle, timeout)
+        assert status is not None, f"{request.handle} did not finish in {timeout}s"
+        assert status.exit_code is not None, f"{request.handle}: exit status unknown"
+        out, err = containerkit.output(engine, request.handle)
+        info = engine.inspect(request.handle)
+    finally:
+        if not keep:
+            engine.destroy(request.handle)
+    return Result(status.exit_code, out.decode(), err.decode(), info)
 
 
 def start_detached(engine: Engine, args: list[str], **fields: Any) -> str:

@@ -39,7 +39,6 @@ def api_schema(host: HostFeatures, session_tag: str) -> Iterator[Any]:
     try:
         yield schemathesis.openapi.from_asgi("/openapi.json", create_app(daemon))
     finally:
-        daemon.processes.close()
         for info in engine.list():
             engine.destroy(info.handle)
         engine.cleanup()

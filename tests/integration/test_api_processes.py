@@ -1,16 +1,19 @@
 """Process I/O through the API daemon: run, stream, stdin, tty, signal, attach, init."""
 
+import fcntl
 import json
 import os
 import secrets
 import select
 import signal
+import struct
 import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -21,8 +24,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, unix_connect
 
 from stockade.api import errors as api_errors
-from stockade.api import processes, procio
-from stockade.api.proctable import ProcessTable, TableSettings
+from stockade.api.routes import processes
+from stockade.attach.table import ProcessTable
 from stockade.cli import remote_foreground
 from stockade.client import streams
 from stockade.engine import Engine
@@ -30,9 +33,39 @@ from stockade.errors import Conflict, InvalidSpec, NotFound
 from stockade.spec import ContainerInfo, ContainerSpec
 from stockade.wire import stream as wsproto
 from stockade.wire.process import ProcessRequest, Window
+from tests import containerkit
 from tests.integration.helpers import spec, start_detached
 
 pytestmark = pytest.mark.integration
+
+
+class _Server:
+    """The routes under uvicorn in a thread; stopped and started again as a daemon
+    restart would (the processes, held by their monitors, run on)."""
+
+    def __init__(self, engine: Engine, table: ProcessTable, socket: Path) -> None:
+        self._engine, self._table, self._socket = engine, table, socket
+        self.start()
+
+    def start(self) -> None:
+        self.stopping = threading.Event()
+        self._server = uvicorn.Server(uvicorn.Config(
+            _app(self._engine, self._table, self.stopping), uds=str(self._socket),
+            log_level="warning", lifespan="off", timeout_graceful_shutdown=5))
+        self._thread = threading.Thread(target=self._server.run, name="test-daemon",
+                                        daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            assert self._thread.is_alive() and time.monotonic() < deadline, \
+                "the daemon did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.stopping.set()  # attachers are told to come back
+        self._server.should_exit = True
+        self._thread.join(30)
+        assert not self._thread.is_alive()
 
 
 @dataclass(frozen=True)
@@ -40,6 +73,7 @@ class Daemon:
     socket: Path
     engine: Engine
     table: ProcessTable
+    server: _Server
 
     def http(self) -> httpx.Client:
         return httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket)),
@@ -57,12 +91,13 @@ class Daemon:
         return str(response.json()["id"])
 
 
-def _app(engine: Engine, table: ProcessTable) -> FastAPI:
+def _app(engine: Engine, table: ProcessTable, stopping: threading.Event) -> FastAPI:
     """The routes under test with the daemon's error bodies, plus stand-ins for the
     container routes (the whole daemon is tested in test_api.py)."""
     app = FastAPI()
     app.state.engine = engine
     app.state.processes = table
+    app.state.daemon = SimpleNamespace(engine=engine, processes=table, stopping=stopping)
     app.include_router(processes.router)
     api_errors.install(app)
 
@@ -82,7 +117,6 @@ def _app(engine: Engine, table: ProcessTable) -> FastAPI:
     @app.delete("/v1/containers/{handle}", status_code=204)
     def destroy(handle: str) -> None:
         engine.destroy(handle)
-        table.forget_container(handle)
 
     return app
 
@@ -90,27 +124,15 @@ def _app(engine: Engine, table: ProcessTable) -> FastAPI:
 @pytest.fixture
 def daemon(engine: Engine, tmp_path: Path) -> Iterator[Daemon]:
     fds_before = set(os.listdir("/proc/self/fd"))
-    table = ProcessTable(engine, TableSettings(drain_s=1.0))
+    table = ProcessTable(engine)
     socket = tmp_path / "api.sock"
-    server = uvicorn.Server(uvicorn.Config(_app(engine, table), uds=str(socket),
-                                           log_level="warning", lifespan="off",
-                                           timeout_graceful_shutdown=5))
-    thread = threading.Thread(target=server.run, name="test-daemon", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the daemon did not start"
-        time.sleep(0.02)
+    server = _Server(engine, table, socket)
     try:
-        yield Daemon(socket, engine, table)
+        yield Daemon(socket, engine, table, server)
     finally:
-        server.should_exit = True
-        thread.join(30)
+        server.stop()
         for info in engine.list():  # everything our tests made goes, even on failure
             engine.destroy(info.handle)
-            table.forget_container(info.handle)
-        table.close()
-        assert not thread.is_alive()
     left = {fd: target for fd in set(os.listdir("/proc/self/fd")) - fds_before
             if (target := _target(fd))}
     assert not left, f"the process table left fds open: {left}"
@@ -144,7 +166,10 @@ def _frames(ws: ClientConnection, until: Callable[[bytes], bool],
     deadline = time.monotonic() + timeout
     while not until(seen):
         message = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
-        assert isinstance(message, bytes), f"unexpected text frame {message!r}"
+        if isinstance(message, str):
+            parsed = wsproto.parse_server_message(message)
+            assert isinstance(parsed, wsproto.CursorMessage), f"unexpected {message!r}"
+            continue
         seen += wsproto.decode_output(message)[1]
     return seen
 
@@ -154,7 +179,10 @@ def _rest(ws: ClientConnection) -> tuple[bytes, wsproto.ExitMessage]:
     data = b""
     for message in ws:
         if isinstance(message, str):
-            return data, wsproto.parse_exit(message)
+            parsed = wsproto.parse_server_message(message)
+            if isinstance(parsed, wsproto.ExitMessage):
+                return data, parsed
+            continue
         data += wsproto.decode_output(message)[1]
     raise AssertionError(f"closed without an exit message: {ws.close_code} {ws.close_reason}")
 
@@ -202,7 +230,7 @@ def test_env_cwd_user_and_rlimits_take_effect(daemon: Daemon, box: str) -> None:
 def test_an_exec_cannot_raise_a_hard_limit_of_the_init(daemon: Daemon, box: str) -> None:
     with pytest.raises(InvalidSpec, match="hard limit"):
         streams.run_captured(daemon.socket, box, ["true"], rlimits={"core": 1 << 20})
-    assert daemon.table.list(box) == []
+    assert [p.id for p in daemon.table.list(box)] == ["init"]
 
 
 def test_a_missing_command_is_exit_127_with_a_message(daemon: Daemon, box: str) -> None:
@@ -253,12 +281,12 @@ def test_a_local_terminal_is_relayed_raw_and_its_size_followed(daemon: Daemon,
     """As `stockade exec -it`: our terminal (here a pty of the test's) in raw mode, its
     size at start and after SIGWINCH, keys forwarded."""
     master, slave = os.openpty()
-    procio.set_window(master, 30, 70)
+    _set_window(master, 30, 70)
     seen: list[bytes] = []
 
     def type_at_the_terminal() -> None:
         _read_until(master, b"30 70", seen)
-        procio.set_window(master, 40, 100)
+        _set_window(master, 40, 100)
         os.kill(os.getpid(), signal.SIGWINCH)  # what the kernel sends a terminal's owner
         time.sleep(0.5)
         os.write(master, b"stty size; exit 3\r")
@@ -276,6 +304,10 @@ def test_a_local_terminal_is_relayed_raw_and_its_size_followed(daemon: Daemon,
         os.close(slave)
         os.close(master)
     assert code == 3 and not typist.is_alive(), b"".join(seen)
+
+
+def _set_window(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 def _read_until(fd: int, wanted: bytes, seen: list[bytes], timeout: float = 30) -> None:
@@ -321,7 +353,7 @@ def test_an_ended_process_can_still_be_read(daemon: Daemon, box: str, null: int)
     with daemon.http() as client:
         listed = client.get(f"/v1/containers/{box}/processes").json()
         one = client.get(f"/v1/containers/{box}/processes/{process_id}").json()
-    assert [p["id"] for p in listed] == [process_id]
+    assert [p["id"] for p in listed] == ["init", process_id]
     assert one["exit_code"] == 2 and one["args"] == ["sh", "-c", "echo done; exit 2"]
 
 
@@ -405,7 +437,7 @@ def test_the_init_is_attachable_and_its_output_also_logged(daemon: Daemon) -> No
         ended = streams.receive(ws, collect)
     assert (ended.exit_code, ended.oom_killed) == (4, False)
     assert captured == {wsproto.Stream.STDOUT: b"from-init\n", wsproto.Stream.STDERR: b"oops\n"}
-    assert daemon.engine.logs(request.handle) == (b"from-init\n", b"oops\n")
+    assert containerkit.output(daemon.engine, request.handle) == (b"from-init\n", b"oops\n")
     assert daemon.table.info(request.handle, "init").exit_code == 4
 
 
@@ -434,19 +466,6 @@ def test_remote_exec(daemon: Daemon, box: str, capfd: pytest.CaptureFixture[str]
     code = remote_foreground.exec_(daemon.socket, box, ["sh", "-c", "echo $A; exit 9"],
                                    {"A": "b"}, None, interactive=False, tty=False)
     assert (code, capfd.readouterr().out) == (9, "b\n")
-
-
-def test_forgotten_processes_are_gone_for_their_attachers(daemon: Daemon) -> None:
-    request = spec(["sleep", "600"])
-    daemon.table.create_attached(request)
-    with daemon.ws(request.handle, "init") as ws:
-        daemon.table.forget_container(request.handle)
-        with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=30)
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == wsproto.CLOSE_GONE
-    with pytest.raises(NotFound):
-        daemon.table.info(request.handle, "init")
 
 
 def test_destroy_ends_the_stream_of_an_attached_init(daemon: Daemon) -> None:

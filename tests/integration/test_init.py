@@ -9,6 +9,7 @@ import pytest
 from stockade import native
 from stockade.engine import Engine
 from stockade.host import probe
+from tests import containerkit
 from tests.integration.helpers import exec_capture, run, start_detached
 
 pytestmark = pytest.mark.integration
@@ -38,7 +39,7 @@ def test_signals_are_forwarded_to_the_application(engine: Engine) -> None:
     engine.signal(engine.inspect(name).handle, "USR1")
     status = engine.wait(name, 10)
     assert status is not None and status.exit_code == 9
-    assert b"got-usr1" in engine.logs(name)[0]
+    assert b"got-usr1" in containerkit.output(engine, name)[0]
 
 
 def test_stop_ends_the_application_with_term(engine: Engine) -> None:

@@ -75,9 +75,9 @@ def test_an_undeclared_bind_is_an_event_with_a_hint_in_events_and_inspect(
         client.create(_spec("ll-bind", "nc -l -p 8080"))
         assert events(client, "ll-bind", "exited")[0]["detail"] == "1"
         assert _until(client, "ll-bind", BIND_8080) == [BIND_8080]
-        assert BIND_8080 in client.inspect("ll-bind").events
+        assert f"{KIND}: {BIND_8080}" in client.inspect("ll-bind").events
     shown = json.loads(daemon.cli("inspect", "ll-bind", "--json").stdout)
-    assert BIND_8080 in shown["events"]
+    assert f"{KIND}: {BIND_8080}" in shown["events"]
     streamed = [json.loads(line) for line in daemon.cli("events").stdout.splitlines()]
     assert {"handle": "ll-bind", "kind": KIND, "detail": BIND_8080}.items() <= \
         next(e for e in streamed if e["kind"] == KIND).items()

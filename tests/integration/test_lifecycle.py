@@ -1,14 +1,12 @@
 """Create, start, exec, stop and destroy; failures roll back to nothing."""
 
 import os
-import tempfile
 
 import pytest
 
 from stockade.engine import Engine
 from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
-from stockade.runtime.runc import Stdio
-from tests import leaks
+from tests import containerkit, leaks
 from tests.containerkit import allowed_dir
 from tests.integration.helpers import exec_capture, run, spec, start_detached
 
@@ -63,7 +61,7 @@ def test_exec_runs_with_the_same_hardening(engine: Engine) -> None:
 def test_detached_output_goes_to_the_logs(engine: Engine) -> None:
     name = start_detached(engine, ["sh", "-c", "echo to-out; echo to-err >&2"])
     assert engine.wait(name, 30) is not None
-    assert engine.logs(name) == (b"to-out\n", b"to-err\n")
+    assert containerkit.output(engine, name) == (b"to-out\n", b"to-err\n")
 
 
 def test_a_handle_in_use_is_a_conflict_and_the_first_survives(engine: Engine) -> None:
@@ -88,9 +86,8 @@ def test_failed_create_leaves_nothing(engine: Engine, fields: dict[str, object],
 
 def test_a_missing_command_fails_at_create_and_leaves_nothing(engine: Engine) -> None:
     request = spec(["/no/such/command"])
-    with tempfile.TemporaryFile() as out, pytest.raises(StockadeError,
-                                                        match=r"no such file|not found"):
-        engine.create(request, Stdio(0, out.fileno(), out.fileno()))
+    with pytest.raises(StockadeError, match=r"no such file|not found"):
+        engine.create(request)
     _nothing_of(engine, request.handle)
 
 

@@ -25,10 +25,13 @@ def test_a_start_runc_made_but_nobody_recorded_is_noticed(
     assert started_unrecorded(record(state), runc) is missed
 
 
-def test_half_created_or_exitless_supervisorless_records_are_not_whole(tmp_path: Path) -> None:
-    exit_file = tmp_path / "exit.json"
-    assert not is_complete(record("creating"), tmp_path, exit_file, True)
-    assert not is_complete(record("created"), tmp_path / "gone", exit_file, True)
-    assert not is_complete(record("running"), tmp_path, exit_file, True)  # no supervisor pid
-    exit_file.write_text("{}")
-    assert is_complete(record("running"), tmp_path, exit_file, False)  # its exit is known
+def test_half_created_records_are_not_whole(tmp_path: Path) -> None:
+    assert not is_complete(record("creating"), tmp_path, True, True)
+    assert not is_complete(record("created"), tmp_path / "gone", True, True)
+    assert not is_complete(record("running"), tmp_path, False, False)  # runc lost it
+
+
+def test_a_known_exit_or_a_runc_container_is_whole(tmp_path: Path) -> None:
+    """Whether its monitor lives does not matter: a lost monitor is handled, not torn down."""
+    assert is_complete(record("running"), tmp_path, True, False)
+    assert is_complete(record("running"), tmp_path, False, True)

@@ -3,11 +3,11 @@
 from fastapi import FastAPI
 
 from stockade import __version__
-from stockade.api import errors, processes
+from stockade.api import errors
 from stockade.api.access import Identities
 from stockade.api.daemon import Daemon
 from stockade.api.gate import Gate
-from stockade.api.routes import containers, host, images, network, system, vulndb
+from stockade.api.routes import containers, host, images, network, processes, system, vulndb
 
 
 def create_app(daemon: Daemon) -> FastAPI:

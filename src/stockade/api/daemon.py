@@ -1,6 +1,6 @@
 """The daemon's moving parts around one engine: locks per handle, the audit trail, metrics,
-and the background work (exit and OOM events, auto-remove, grace time, egress log,
-Landlock denials)."""
+and the background work (exits, OOM kills, lost monitors, log rotation, auto-remove, grace
+time, pruning, egress log, Landlock denials)."""
 
 import contextlib
 import logging
@@ -16,7 +16,7 @@ from stockade.api.access import Identity
 from stockade.api.config import ServerConfig
 from stockade.api.hostwatch import HostWatch
 from stockade.api.metrics import Metrics
-from stockade.api.proctable import ProcessTable
+from stockade.attach.table import ProcessTable
 from stockade.audit import AuditLog
 from stockade.engine import Engine
 from stockade.errors import LimitReached, NotFound, StockadeError
@@ -25,6 +25,8 @@ from stockade.spec import ContainerInfo
 from stockade.wire.models import CreateRequest
 
 log = logging.getLogger("stockade.daemon")
+_MONITOR_CHECK_S = 5.0  # how often every container's monitor is looked at (cheap, not free)
+_PRUNE_S = 60.0  # ended exec sessions and old events
 
 
 class HandleLocks:
@@ -53,6 +55,10 @@ class Daemon:
         self.audit = AuditLog(engine.layout.audit_log)
         self.metrics = Metrics(engine)
         self.processes = ProcessTable(engine)
+        self.stopping = threading.Event()  # attachers are told to come back later
+        engine.notice = self._engine_notice
+        self._next_monitor_check = 0.0
+        self._next_prune = 0.0
         self.locks = HandleLocks()
         self._places_lock = threading.Lock()
         self._creating: Counter[str] = Counter()  # creates under way per identity
@@ -131,7 +137,6 @@ class Daemon:
         started = time.monotonic()
         with self.locks.held(handle):
             self.engine.destroy(handle)
-            self.processes.forget_container(handle)
         self.metrics.destroy_seconds.observe(time.monotonic() - started)
 
     def stop(self, handle: str, timeout_s: float | None) -> ContainerInfo:
@@ -158,10 +163,10 @@ class Daemon:
             self._threads.append(thread)
 
     def stop_background(self) -> None:
+        self.stopping.set()
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
-        self.processes.close()
         if self.landlock.close():
             self.security("kernel audit disabled", "", {"why": "as found at start"})
 
@@ -174,9 +179,13 @@ class Daemon:
 
     def sweep(self) -> None:
         """Exits (also those that happened while the daemon was down), OOM kills,
-        auto-remove, and containers whose grace time ran out."""
+        auto-remove, containers whose grace time ran out, log rotation; now and then lost
+        monitors and pruning."""
+        for handle in self.engine.enforce_oom():
+            log.warning("container %s ran out of memory: its other processes were killed",
+                        handle)
         for record, status in self.engine.unreported_exits():
-            self.engine.report_exit(record.handle, status)
+            self.engine.report_exit(record.handle)
             if status.oom_killed:
                 self.security("out of memory kill", record.handle,
                               {"exit_code": status.exit_code})
@@ -184,7 +193,21 @@ class Daemon:
                 self._reap(record.handle, "auto-remove after exit")
         for handle in self.engine.expired(time.time()):
             self._reap(handle, "grace time expired")
+        self.engine.rotate_logs()
+        now = time.monotonic()
+        if now >= self._next_monitor_check:
+            self._next_monitor_check = now + _MONITOR_CHECK_S
+            self.engine.check_monitors()
+        if now >= self._next_prune:
+            self._next_prune = now + _PRUNE_S
+            self.processes.prune()
+            self.engine.prune_events()
         self._guard_firewall()
+
+    def _engine_notice(self, action: str, handle: str, details: dict[str, Any]) -> None:
+        """What the engine noticed by itself (a lost monitor): logged and audited."""
+        log.warning("container %s: %s", handle, action)
+        self.security(action, handle, details)
 
     def _guard_firewall(self) -> None:
         """Someone removed the firewall (nft flush ruleset, the nftables service); the

@@ -3,6 +3,12 @@
 Speaks the protocol of `stockade.wire.stream` over the daemon's unix socket with the
 `websockets` threading client: output frames go to local fds, local stdin (raw when it is
 a terminal) goes to the process, a terminal's size follows ours (SIGWINCH).
+
+A daemon restart does not end an attachment: the process runs on under its monitor, which
+keeps its output. When the connection drops (or the daemon says it is going away) we
+connect again for up to RECONNECT_S and go on after the last cursor we were sent, so no
+output is lost or repeated. The process's stdin was closed by the restart (its monitor
+closes it when the attacher goes), so after a reconnection only output is followed.
 """
 
 import contextlib
@@ -12,6 +18,7 @@ import selectors
 import signal
 import termios
 import threading
+import time
 import tty as ttymode
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,10 +34,24 @@ from stockade.client.transport import UnixTransport
 from stockade.errors import StockadeError
 from stockade.wire import stream as wsproto
 from stockade.wire.process import ProcessInfo, ProcessRequest, Window
-from stockade.wire.stream import Control, ExitMessage, Stream
+from stockade.wire.stream import Control, CursorMessage, ExitMessage, Stream
 
 _CHUNK = 65536
+RECONNECT_S = 60.0  # how long we try to reach a restarting daemon before giving up
+_RETRY_S = 0.2
+_LOST_CODES = (wsproto.CLOSE_GOING_AWAY, 1006, 1012)  # gone away, dropped, restarting
 Sink = Callable[[Stream, bytes], None]
+
+
+class _Lost(Exception):
+    """The connection dropped while the process may still run: connect again."""
+
+
+class _Position:
+    """The last cursor the daemon sent: where a new connection goes on from."""
+
+    def __init__(self) -> None:
+        self.cursor: str | None = None
 
 
 def attach(socket: Path, handle: str, process_id: str, stdin_fd: int | None, stdout_fd: int,
@@ -54,34 +75,50 @@ def attach_result(socket: Path, handle: str, process_id: str, stdin_fd: int | No
     """As `attach`, with the whole exit message (an init's says whether it was OOM-killed)."""
     give_eof = close_stdin and stdin_fd is None and not tty
     sinks = {Stream.STDOUT: stdout_fd, Stream.STDERR: stderr_fd}
+    position = _Position()
 
     def write(stream: Stream, data: bytes) -> None:
         _write_all(sinks[stream], data)
 
     def follow(ws: ClientConnection) -> ExitMessage:
-        return (_receive_interruptible if interrupts else receive)(ws, write)
+        return (_receive_interruptible if interrupts else _receive_at)(ws, write, position)
 
-    with _connect(socket, handle, process_id, stdin=stdin_fd is not None or give_eof) as ws:
-        if on_attached is not None:
-            on_attached()
-        if give_eof:
-            with contextlib.suppress(ConnectionClosed):  # it ended already: moot
-                ws.send(wsproto.encode_message(Control(eof=True)))
-        if stdin_fd is None:
-            return follow(ws)
-        with _raw(stdin_fd, tty), _window_changes(tty) as winch, \
-                _Forwarder(ws, _FdInput(stdin_fd, tty), winch, _size_of(stdin_fd, tty)):
-            return follow(ws)
+    try:
+        with _connect(socket, handle, process_id,
+                      stdin=stdin_fd is not None or give_eof) as ws:
+            if on_attached is not None:
+                on_attached()
+            if give_eof:
+                with contextlib.suppress(ConnectionClosed):  # it ended already: moot
+                    ws.send(wsproto.encode_message(Control(eof=True)))
+            if stdin_fd is None:
+                return follow(ws)
+            with _raw(stdin_fd, tty), _window_changes(tty) as winch, \
+                    _Forwarder(ws, _FdInput(stdin_fd, tty), winch, _size_of(stdin_fd, tty)):
+                return follow(ws)
+    except _Lost:
+        pass
+    while True:  # the daemon went away; the process runs on: follow its output again
+        try:
+            with _reconnect(socket, handle, process_id, position.cursor) as ws:
+                return follow(ws)
+        except _Lost:
+            continue
 
 
-def _receive_interruptible(ws: ClientConnection, sink: Sink) -> ExitMessage:
+def _receive_at(ws: ClientConnection, sink: Sink, position: _Position) -> ExitMessage:
+    return receive(ws, sink, position)
+
+
+def _receive_interruptible(ws: ClientConnection, sink: Sink,
+                           position: _Position) -> ExitMessage:
     """The first ^C goes to the process, as it would for a process in our foreground."""
     try:
-        return receive(ws, sink)
+        return receive(ws, sink, position)
     except KeyboardInterrupt:
         with contextlib.suppress(ConnectionClosed):
             ws.send(wsproto.encode_message(Control(signal="INT")))
-    return receive(ws, sink)
+    return receive(ws, sink, position)
 
 
 def run_process(socket: Path, handle: str, request: ProcessRequest, *,
@@ -115,20 +152,34 @@ def start_process(socket: Path, handle: str, request: ProcessRequest) -> Process
     return ProcessInfo.model_validate(body)
 
 
-def receive(ws: ClientConnection, sink: Sink) -> ExitMessage:
-    """Hand every output frame to `sink`; the exit message, or the close reason raised."""
+def receive(ws: ClientConnection, sink: Sink, position: _Position | None = None) -> ExitMessage:
+    """Hand every output frame to `sink`; the exit message, or the close reason raised.
+    A connection that dropped (or a daemon going away) raises _Lost when `position` is
+    kept, so the caller can connect again after its cursor."""
     ended: ExitMessage | None = None
     try:
         for message in ws:
             if isinstance(message, str):
-                ended = wsproto.parse_exit(message)
+                parsed = wsproto.parse_server_message(message)
+                if isinstance(parsed, CursorMessage):
+                    if position is not None:
+                        position.cursor = parsed.cursor
+                else:
+                    ended = parsed
             else:
                 sink(*wsproto.decode_output(message))
     except ConnectionClosed as exc:
         frame = exc.rcvd
+        if ended is None and position is not None and (frame is None or
+                                                       frame.code in _LOST_CODES):
+            raise _Lost from None
+        if ended is not None:
+            return ended
         raise wsproto.error_for_close(frame.code if frame else None,
                                       frame.reason if frame else "") from None
     if ended is None:
+        if position is not None and ws.close_code in _LOST_CODES:
+            raise _Lost
         raise wsproto.error_for_close(ws.close_code, ws.close_reason or "")
     return ended
 
@@ -136,10 +187,35 @@ def receive(ws: ClientConnection, sink: Sink) -> ExitMessage:
 # -- the connection -------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _connect(socket: Path, handle: str, process_id: str,
-             stdin: bool) -> Iterator[ClientConnection]:
+def _reconnect(socket: Path, handle: str, process_id: str,
+               cursor: str | None) -> Iterator[ClientConnection]:
+    """Connect again (output only) once the daemon answers, for up to RECONNECT_S."""
+    deadline = time.monotonic() + RECONNECT_S
+    while True:
+        try:
+            connection = _connect(socket, handle, process_id, stdin=False, after=cursor)
+            ws = connection.__enter__()
+            break
+        except StockadeError:
+            if time.monotonic() >= deadline:
+                raise StockadeError(f"lost the daemon at {socket} while attached to "
+                                    f"{handle}, and it did not come back within "
+                                    f"{RECONNECT_S:.0f} s; the process runs on: "
+                                    f"`stockade logs {handle}` shows its output") from None
+            time.sleep(_RETRY_S)
+    try:
+        yield ws
+    finally:
+        connection.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def _connect(socket: Path, handle: str, process_id: str, stdin: bool,
+             after: str | None = None) -> Iterator[ClientConnection]:
     path = f"/v1/containers/{quote(handle)}/processes/{quote(process_id)}/attach"
     uri = f"ws://localhost{path}?stdin={'true' if stdin else 'false'}"
+    if after is not None:
+        uri += f"&after={quote(after)}"
     try:
         ws = unix_connect(path=str(socket), uri=uri, open_timeout=30, ping_interval=None)
     except (OSError, InvalidHandshake) as exc:

@@ -2,23 +2,32 @@
 
 import builtins
 import contextlib
+import functools
 import json
 import os
+import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from stockade import images, native, network, policy, volumes
-from stockade.engine import binds, modes, noexec_dirs, recovery, usage
+from stockade.engine import binds, modes, noexec_dirs, recovery, sessions, usage
 from stockade.engine.config import EngineConfig
 from stockade.engine.landlock_events import LandlockEvents, Setting
 from stockade.engine.layout import Layout
 from stockade.engine.netops import NetworkOps
 from stockade.engine.phases import PhaseLog
 from stockade.engine.reach import check_reachable
-from stockade.engine.state import DEFAULT_TARGET, LOCAL_OWNER, Event, Record, StateStore
+from stockade.engine.sessions import Session
+from stockade.engine.state import (
+    DEFAULT_TARGET,
+    LOCAL_OWNER,
+    ExitStatus,
+    Record,
+    StateStore,
+)
 from stockade.errors import Conflict, HostUnsupported, InvalidSpec, NotFound
 from stockade.host import HostFeatures
 from stockade.images import commands, users, vulndb
@@ -29,11 +38,11 @@ from stockade.policy import landlock
 from stockade.policy import noexec as noexec_policy
 from stockade.policy import runtime as runtime_policy
 from stockade.policy.exec import exec_process
-from stockade.runtime import apparmor, cgroups, exitstatus, memfd
-from stockade.runtime.exitstatus import ExitStatus
-from stockade.runtime.launch import launch
+from stockade.runtime import apparmor, cgroups, memfd
+from stockade.runtime import conmon as monitor
+from stockade.runtime.conmon import Conmon
+from stockade.runtime.logfile import LogFiles
 from stockade.runtime.runc import Runc, RuncError, Stdio
-from stockade.runtime.shim import ShimConfig
 from stockade.spec import (
     Capacity,
     ContainerInfo,
@@ -43,12 +52,19 @@ from stockade.spec import (
     Limits,
     LimitsInfo,
     LimitsPatch,
+    LogInfo,
+    LogOptions,
     PortMapping,
     format_ports,
 )
 from stockade.wire.images import GcReport
 
 _POLL_S = 0.02
+_LOST_POLL_S = 0.2  # a container whose monitor was lost is watched through runc: dearer
+_MONITOR_CHECK_S = 0.5  # how often a waiter looks whether the monitor still lives
+_ROTATE_AT = 0.75  # rotate a live log at this share of its cap (conmon truncates at the cap)
+EVENTS_SHOWN = 20  # the newest events inspect lists
+_SESSION_ID = re.compile(r"[0-9a-f]{12}")
 _LAYERS_FILE = "layers.json"  # the layer keys a container runs on, kept from gc
 _INIT_PID_GRACE_S = 5.0  # audit records are read late: an init pid outlives its exit so long
 
@@ -97,6 +113,12 @@ class Engine:
             root=config.root, backend=config.quota_backend,
             store_bytes=config.volume_store_bytes))
         self.runc = Runc(self.layout.runc_root, self.layout.runc_log, config.runc_binary)
+        modes.make_dir(self.layout.exit_dir, modes.PRIVATE_DIR)
+        self.conmon = Conmon(config.conmon_binary, config.runc_binary, self.layout.runc_root,
+                             self.layout.runc_log, self.layout.exit_dir)
+        # told of events worth an audit record that the engine notices on its own (a lost
+        # monitor): the daemon sets it
+        self.notice: Callable[[str, str, dict[str, Any]], None] | None = None
         self.init_binary = native.binary("init", self.layout.helpers)
         self.probe_binary = native.binary("probe", self.layout.helpers)
         if host.apparmor.available:
@@ -119,13 +141,15 @@ class Engine:
 
     # -- create -------------------------------------------------------------------------
 
-    def create(self, spec: ContainerSpec, stdio: Stdio | None = None,
-               console_socket: Path | None = None, auto_remove: bool = False,
+    def create(self, spec: ContainerSpec, *, stdin: bool = False, auto_remove: bool = False,
                owner: str = LOCAL_OWNER) -> ContainerInfo:
-        """Build every layer, then `runc create`; on any failure undo all of it."""
+        """Build every layer, then `runc create` under the container's monitor; on any
+        failure undo all of it. With `stdin` the monitor keeps the init's stdin open for an
+        attacher (docs/engine.md); without, the init reads /dev/null."""
         self.phases.mark(spec.handle, fresh=True)
-        if spec.process.terminal and console_socket is None:
-            raise InvalidSpec("a terminal needs a console socket (run in the foreground)")
+        spec = spec.model_copy(update={"log": LogOptions(
+            max_bytes=spec.log.max_bytes or self.config.log_max_bytes,
+            max_files=spec.log.max_files or self.config.log_max_files)})
         for name in spec.security_groups:
             self.state.group(name)  # NotFound before anything is built
         self.state.insert(spec, auto_remove, owner)
@@ -136,14 +160,13 @@ class Engine:
             self.state.bind(name, spec.handle)
         self.phases.lap(spec.handle, "state")
         try:
-            self._build(spec, stdio, console_socket, undo)
+            self._build(spec, stdin, undo)
         except BaseException:
             undo.run()
             raise
         return self.inspect(spec.handle)
 
-    def _build(self, spec: ContainerSpec, stdio: Stdio | None, console_socket: Path | None,
-               undo: Undo) -> None:
+    def _build(self, spec: ContainerSpec, stdin: bool, undo: Undo) -> None:
         staging = self.layout.binds(spec.handle)
         undo.push(lambda: binds.unstage(staging))
         mounts = binds.stage(spec.mounts, self.config.bind_allowlist, staging)
@@ -152,7 +175,6 @@ class Engine:
         undo.push(lambda: shutil.rmtree(directory, ignore_errors=True))
         modes.make_dir(directory, modes.GATE, group=self.config.id_base)  # runc's way in
         for weakening in spec.unsafe.in_use():  # loud and permanent in inspect and events
-            exitstatus.append_event(self.layout.events_file(spec.handle), f"unsafe: {weakening}")
             self.state.add_event(spec.handle, "unsafe", weakening)
         image = self.images.get(spec.image)
         private.write(directory / _LAYERS_FILE, json.dumps(image.layer_keys))
@@ -177,7 +199,7 @@ class Engine:
         private.write(bundle / "config.json", json.dumps(config, indent=1))
         self.phases.lap(spec.handle, "policy")
         undo.push(lambda: self._release_runtime(spec.handle))
-        pid = self._launch(spec.handle, stdio, console_socket)
+        pid = self._launch(spec, stdin)
         memfd.enforce(pid)  # before the application runs: no executable memory files
         binds.unstage(staging)  # the container's mount namespace holds its own copies now
         self.phases.lap(spec.handle, "runc create")
@@ -217,31 +239,16 @@ class Engine:
                           _file_mount(attachment.resolv_conf, "/etc/resolv.conf")),
         )
 
-    def _launch(self, handle: str, stdio: Stdio | None, console_socket: Path | None) -> int:
-        cfg = ShimConfig(
-            cid=handle, bundle=str(self.layout.bundle(handle)),
-            container_dir=str(self.layout.container(handle)),
-            cgroup_path=self._cgroup_path(handle), runc_root=str(self.layout.runc_root),
-            runc_log=str(self.layout.runc_log), runc_binary=self.config.runc_binary,
-            console_socket=str(console_socket) if console_socket else None,
-        )
-        if stdio is not None:
-            return launch(cfg, stdio)
-        with self._log_stdio(handle) as files:
-            return launch(cfg, files)
-
-    @contextlib.contextmanager
-    def _log_stdio(self, handle: str) -> Iterator[Stdio]:
-        """Detached containers read nothing and write to their log files."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        fds = [os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC),
-               os.open(self.layout.stdout_log(handle), flags, 0o600),
-               os.open(self.layout.stderr_log(handle), flags, 0o600)]
-        try:
-            yield Stdio(*fds)
-        finally:
-            for fd in fds:
-                os.close(fd)
+    def _launch(self, spec: ContainerSpec, stdin: bool) -> int:
+        paths = self.layout.monitor(spec.handle)
+        modes.make_dir(paths.persist, modes.PRIVATE_DIR)
+        assert spec.log.max_bytes is not None  # create filled in the default
+        pid = self.conmon.create(spec.handle, paths, stdin=stdin,
+                                 terminal=spec.process.terminal,
+                                 log_max_bytes=spec.log.max_bytes)
+        os.chmod(paths.pid_file, private.MODE)  # runc writes it under the umask it runs with
+        cgroups.tighten_devices(self._cgroup_path(spec.handle))
+        return pid
 
     def _cgroup_path(self, handle: str) -> str:
         return f"/{self.config.cgroup_parent}/{handle}"
@@ -259,22 +266,28 @@ class Engine:
         return self.inspect(handle)
 
     def wait(self, handle: str, timeout: float | None = None) -> ExitStatus | None:
-        """The exit record once the init has ended, or None at the timeout."""
-        self.state.get(handle)
+        """How the init ended, once it has, or None at the timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        exit_file = self.layout.exit_file(handle)
-        while (status := exitstatus.load(exit_file)) is None:
+        next_check = 0.0  # when to look again whether the monitor lives
+        while True:
+            record = self.state.get(handle)
+            check = time.monotonic() >= next_check
+            if check:
+                next_check = time.monotonic() + _MONITOR_CHECK_S
+            status = self._settle(record, check_monitor=check)
+            if status is not None:
+                return status
             if deadline is not None and time.monotonic() >= deadline:
                 return None
-            time.sleep(_POLL_S)
-        return status
+            time.sleep(_LOST_POLL_S if record.monitor_lost_at else _POLL_S)
 
     def signal(self, handle: str, signal: str = "TERM") -> None:
         self.state.get(handle)
         self.runc.kill(handle, signal, all_processes=True)
 
     def stop(self, handle: str, timeout: float | None = None) -> ContainerInfo:
-        """TERM, then KILL after the grace period; stopping a stopped container is fine."""
+        """TERM, then KILL after the grace period; stopping a stopped container is fine.
+        runc signals the init directly: this works when its monitor was lost too."""
         record = self.state.get(handle)
         if self._status(record) in ("running", "created"):
             with contextlib.suppress(RuncError):
@@ -284,6 +297,99 @@ class Engine:
                     self.runc.kill(handle, "KILL")
                 self.wait(handle, self.config.stop_timeout_s)
         return self.inspect(handle)
+
+    # -- how inits end ----------------------------------------------------------------------
+
+    def _settle(self, record: Record, check_monitor: bool = True) -> ExitStatus | None:
+        """The init's end: from the record, else from its monitor's files (then written
+        into the record, with its events, and the files removed), else from runc when the
+        monitor was lost. None while it runs."""
+        if record.finished_at is not None or record.state not in ("created", "running"):
+            return record.ended
+        paths = self.layout.monitor(record.handle)
+        ended = monitor.ended(paths)
+        if ended is not None:
+            return self._record_exit(record, ExitStatus(ended.exit_code, ended.oom_killed,
+                                                        ended.finished_at))
+        if record.monitor_lost_at is None:
+            if not check_monitor or monitor.monitor_alive(paths):
+                return None
+            ended = monitor.ended(paths)  # it wrote the end and left in the meantime
+            if ended is not None:
+                return self._record_exit(record, ExitStatus(
+                    ended.exit_code, ended.oom_killed, ended.finished_at))
+            self._monitor_lost(record.handle)
+        if self._init_running(record.handle):
+            return None
+        # nobody saw how it ended; an OOM kill still shows in the cgroup while it exists
+        oom = paths.oom_file.exists() or cgroups.oom_kills(self._cgroup_path(record.handle)) > 0
+        return self._record_exit(record, ExitStatus(None, oom, time.time(), lost=True))
+
+    def _init_running(self, handle: str) -> bool:
+        state = self.runc.state(handle)
+        return state is not None and state.get("status") in ("created", "running", "paused")
+
+    def _monitor_lost(self, handle: str) -> None:
+        now = time.time()
+        if not self.state.record_monitor_lost(handle, now):
+            return
+        detail = ("the monitor (conmon) is gone; the container is still managed through runc, "
+                  "but its exit status will be unknown")
+        self.state.add_event(handle, "monitor lost", detail)
+        if self.notice is not None:
+            self.notice("monitor lost", handle, {"noticed_at": now})
+
+    def _record_exit(self, record: Record, status: ExitStatus) -> ExitStatus:
+        """Written down once (concurrent readers race here), with its events; then the
+        monitor's files go: the record is the one store."""
+        if self.state.record_exit(record.handle, status):
+            detail = "unknown: the monitor was lost" if status.exit_code is None \
+                else str(status.exit_code)
+            self.state.add_event(record.handle, "exited", detail)
+            if status.oom_killed:
+                self.state.add_event(record.handle, "out of memory")
+        paths = self.layout.monitor(record.handle)
+        for path in (paths.exit_file, paths.oom_file, self.layout.exit_dir / record.handle):
+            path.unlink(missing_ok=True)
+        return self.state.get(record.handle).ended or status
+
+    def collect_exits(self) -> builtins.list[str]:
+        """Record the ends the monitors wrote to the exit directory since last time (also
+        those written while the daemon was down); the handles."""
+        found = []
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.listdir(self.layout.exit_dir):
+                try:
+                    record = self.state.get(entry)
+                except NotFound:
+                    (self.layout.exit_dir / entry).unlink(missing_ok=True)
+                    continue
+                if self._settle(record, check_monitor=False) is not None:
+                    found.append(entry)
+        return found
+
+    def check_monitors(self) -> builtins.list[str]:
+        """Notice monitors lost since last time, and ends of their inits; the handles whose
+        monitor is (now) known to be lost."""
+        lost = []
+        for record in self.state.all():
+            if record.finished_at is None and record.state in ("created", "running"):
+                self._settle(record)
+                if self.state.get(record.handle).monitor_lost_at is not None:
+                    lost.append(record.handle)
+        return lost
+
+    def enforce_oom(self) -> builtins.list[str]:
+        """The kernel's OOM killer ends one process; the rest of a container that ran out of
+        memory goes too, as its limit promises. The handles killed."""
+        killed = []
+        for record in self.state.all():
+            if record.finished_at is None and record.state == "running" and \
+                    self.layout.monitor(record.handle).oom_file.exists():
+                with contextlib.suppress(RuncError):
+                    self.runc.kill(record.handle, "KILL", all_processes=True)
+                    killed.append(record.handle)
+        return killed
 
     def destroy(self, handle: str) -> None:
         """Remove every trace; safe to call twice and on half-created containers."""
@@ -347,8 +453,7 @@ class Engine:
         for record in self.state.all():
             if record.pid is None or record.state not in ("created", "running"):
                 continue
-            status = exitstatus.load(self.layout.exit_file(record.handle))
-            if status is None or status.finished_at >= at - _INIT_PID_GRACE_S:
+            if record.finished_at is None or record.finished_at >= at - _INIT_PID_GRACE_S:
                 found[record.pid] = record.handle
         return found
 
@@ -356,10 +461,16 @@ class Engine:
         return self._exists(handle)
 
     def _release_runtime(self, handle: str) -> None:
-        self.runc.delete(handle)  # --force kills what is still running
-        if (self.layout.container(handle) / "init.pid").exists():
-            # the supervisor writes the exit record last; wait so it cannot outlive us
-            self.wait(handle, self.config.stop_timeout_s)
+        self.runc.delete(handle)  # --force kills what is still running, exec'd ones too
+        # the monitors write their records and leave; none may outlive the container
+        watched = [self.layout.monitor(handle)] + [
+            self.layout.exec_session(handle, entry.name) for entry in
+            _entries(self.layout.exec_sessions(handle))]
+        deadline = time.monotonic() + self.config.stop_timeout_s
+        for paths in watched:
+            while monitor.monitor_alive(paths) and time.monotonic() < deadline:
+                time.sleep(_POLL_S / 2)
+        (self.layout.exit_dir / handle).unlink(missing_ok=True)
         cgroups.remove_empty_parents(self._cgroup_path(handle))
 
     # -- live changes ---------------------------------------------------------------------
@@ -397,39 +508,33 @@ class Engine:
                 and now - (r.last_activity or r.created_at) > r.spec.grace_time_s]
 
     def unreported_exits(self) -> builtins.list[tuple[Record, ExitStatus]]:
-        """Exits not yet turned into events, including those that happened while the daemon
-        was down: the supervisor's exit record outlives everything above it."""
-        found = []
-        for record in self.state.all():
-            if record.exit_reported or record.state not in ("created", "running"):
-                continue
-            status = exitstatus.load(self.layout.exit_file(record.handle))
-            if status is not None:
-                found.append((record, status))
-        return found
+        """Ends the daemon has not acted on yet (auto-remove, audit), including those that
+        happened while it was down: the monitors' records outlive everything above them."""
+        self.collect_exits()
+        return [(record, status) for record in self.state.all()
+                if not record.exit_reported and (status := record.ended) is not None]
 
-    def report_exit(self, handle: str, status: ExitStatus) -> builtins.list[Event]:
-        events = [self.state.add_event(handle, "exited", str(status.exit_code))]
-        if status.oom_killed:
-            events.append(self.state.add_event(handle, "out of memory"))
+    def report_exit(self, handle: str) -> None:
         self.state.update(handle, exit_reported=1)
-        return events
 
     def add_container_event(self, handle: str, kind: str, detail: str) -> bool:
-        """An event for `events`, whose detail `inspect` lists too; False when the
-        container is gone."""
+        """An event for `events`, which `inspect` lists too; False when the container is
+        gone."""
         if not self._exists(handle):
             return False
-        with contextlib.suppress(OSError):  # its directory went with a destroy meanwhile
-            exitstatus.append_event(self.layout.events_file(handle), detail)
         self.state.add_event(handle, kind, detail)
         return True
+
+    def prune_events(self) -> int:
+        return self.state.prune_events(time.time() - self.config.events_max_age_s,
+                                       self.config.events_max_count)
 
     def metrics(self, handle: str) -> ContainerMetrics:
         record = self.state.get(handle)
         disk = self.volumes.usage(self.layout.container(handle))
-        return usage.container_metrics(record.spec, self._cgroup_path(handle), disk,
-                                       self.network.counters(handle))
+        metrics = usage.container_metrics(record.spec, self._cgroup_path(handle), disk,
+                                          self.network.counters(handle))
+        return metrics.model_copy(update={"log_bytes": self.log_files(handle).total_bytes()})
 
     def capacity(self) -> Capacity:
         return usage.host_capacity(self.config.root, self.network.free_addresses(),
@@ -444,15 +549,18 @@ class Engine:
         done, self._repaired = self._repaired, []  # modes repaired at construction
         for record in self.state.all():
             runc_state = self.runc.state(record.handle)
+            paths = self.layout.monitor(record.handle)
             if not recovery.is_complete(record, self.layout.container(record.handle),
-                                        self.layout.exit_file(record.handle),
+                                        monitor.ended(paths) is not None,
                                         runc_state is not None):
                 self.destroy(record.handle)
                 done.append(f"tore down half-created container {record.handle}")
-            elif recovery.started_unrecorded(record, runc_state):
+                continue
+            if recovery.started_unrecorded(record, runc_state):
                 # killed between `runc start` and writing it down; the time is the adoption's
                 self.state.update(record.handle, state="running", started_at=time.time())
                 done.append(f"recorded the start of {record.handle}")
+            done += self._adopt(self.state.get(record.handle))
         known = {record.handle for record in self.state.all()}
         for cid in recovery.stray_runc_ids(self.layout.runc_root, known):
             self.runc.delete(cid)
@@ -460,52 +568,154 @@ class Engine:
             done.append(f"deleted runc container {cid} that had no record")
         return done + self.cleanup()
 
+    def _adopt(self, record: Record) -> builtins.list[str]:
+        """Exits written while the daemon was down; monitors lost meanwhile."""
+        was_lost = record.monitor_lost_at is not None
+        status = self._settle(record)
+        if not was_lost and self.state.get(record.handle).monitor_lost_at is not None:
+            return [f"the monitor of {record.handle} is gone: managed through runc, its exit "
+                    "status will be unknown"]
+        if status is not None and record.finished_at is None:
+            return [f"recorded the exit of {record.handle} ({status.exit_code})"]
+        return []
+
     # -- processes ------------------------------------------------------------------------
 
     def exec(self, handle: str, args: list[str], stdio: Stdio, env: dict[str, str] | None = None,
-             user: str | None = None, console_socket: Path | None = None, *,
-             tty: bool = False, cwd: str | None = None, rlimits: dict[str, int] | None = None,
-             console_size: tuple[int, int] | None = None, pid_file: Path | None = None) -> int:
-        """Run `args` inside a running container with the init's hardening; its exit code.
-
-        With `tty` runc makes the process a terminal and relays it to `stdio`, which should
-        be a pty slave (runc takes a console socket only when it detaches); `console_size`
-        is (rows, cols). `pid_file` receives the process's host pid once it runs."""
+             user: str | None = None, *, tty: bool = False, cwd: str | None = None,
+             rlimits: dict[str, int] | None = None) -> int:
+        """Run `args` inside a running container with the init's hardening and wait for it;
+        its exit code. The caller's `stdio` is the process's (no monitor, no log): for the
+        platform's own short probes (verify, tests). Users' processes are exec sessions."""
         if self._status(self.state.get(handle)) != "running":
             raise Conflict(f"container {handle} is not running")
         if not args:
             raise InvalidSpec("exec needs a command")
+        process = self._exec_process(handle, args, env, user, tty, cwd, rlimits, None)
+        process_file = self.layout.container(handle) / f"exec-{os.getpid()}-{time.time_ns()}.json"
+        private.write(process_file, json.dumps(process))
+        try:
+            return self.runc.exec(handle, process_file, stdio)
+        finally:
+            process_file.unlink(missing_ok=True)
+
+    def _exec_process(self, handle: str, args: builtins.list[str], env: dict[str, str] | None,
+                      user: str | None, tty: bool, cwd: str | None,
+                      rlimits: dict[str, int] | None,
+                      console_size: tuple[int, int] | None) -> dict[str, Any]:
+        """The init's process with new args, env, user, cwd; `console_size` is (rows, cols)."""
         base = json.loads((self.layout.bundle(handle) / "config.json").read_text())["process"]
         rootfs = self.volumes.rootfs(self.layout.container(handle)).merged
         if cwd is not None:  # runc exec was the CVE-2024-21626 path too
             cwd = commands.start_path(rootfs, cwd, "working directory")
         ids = users.resolve(rootfs, user) if user else None
-        process = exec_process(base, args, env or {}, tty or console_socket is not None,
-                               cwd=cwd, user=ids, rlimits=rlimits, console_size=console_size)
-        process_file = self.layout.container(handle) / f"exec-{os.getpid()}-{time.time_ns()}.json"
-        private.write(process_file, json.dumps(process))
+        return exec_process(base, args, env or {}, tty, cwd=cwd, user=ids, rlimits=rlimits,
+                            console_size=console_size)
+
+    # -- exec sessions: monitored processes that outlive the daemon ----------------------
+
+    def exec_start(self, handle: str, args: list[str], env: dict[str, str] | None = None,
+                   user: str | None = None, *, tty: bool = False, cwd: str | None = None,
+                   rlimits: dict[str, int] | None = None,
+                   console_size: tuple[int, int] | None = None) -> Session:
+        """Start `args` in a running container under a monitor of its own, with stdin open
+        for an attacher; returns once the process runs (docs/engine.md, "Exec sessions")."""
+        if not args:
+            raise InvalidSpec("exec needs a command")
+        record = self.state.get(handle)
+        if self._status(record) != "running":
+            raise Conflict(f"container {handle} is {self._status(record)}, not running")
+        process = self._exec_process(handle, args, env, user, tty, cwd, rlimits, console_size)
+        session = sessions.new_id(self.layout.exec_sessions(handle))
+        paths = self.layout.exec_session(handle, session)
+        process_file = sessions.prepare(paths, session, handle, args, tty, process)
         try:
-            return self.runc.exec(handle, process_file, stdio, console_socket, pid_file)
+            self.conmon.exec(handle, session, paths, process_file, stdin=True, terminal=tty,
+                             log_max_bytes=record.spec.log.max_bytes or
+                             self.config.log_max_bytes)
+        except BaseException:
+            shutil.rmtree(paths.persist, ignore_errors=True)
+            raise
         finally:
             process_file.unlink(missing_ok=True)
+        return sessions.load(paths)
 
-    def log_paths(self, handle: str) -> tuple[Path, Path]:
-        """Where a container's stdout and stderr are kept (foreground runs tee into them)."""
+    def exec_sessions(self, handle: str) -> builtins.list[Session]:
         self.state.get(handle)
-        return self.layout.stdout_log(handle), self.layout.stderr_log(handle)
+        return sessions.all_in(self.layout.exec_sessions(handle),
+                               functools.partial(self.layout.exec_session, handle))
 
-    def logs(self, handle: str) -> tuple[bytes, bytes]:
+    def exec_session(self, handle: str, session: str) -> Session:
         self.state.get(handle)
-        return tuple(  # type: ignore[return-value]
-            path.read_bytes() if path.exists() else b""
-            for path in (self.layout.stdout_log(handle), self.layout.stderr_log(handle))
-        )
+        if not _SESSION_ID.fullmatch(session):
+            raise NotFound(f"container {handle} has no process {session}")
+        try:
+            return sessions.load(self.layout.exec_session(handle, session))
+        except NotFound:
+            raise NotFound(f"container {handle} has no process {session}") from None
+
+    def session_log(self, handle: str, session: str) -> LogFiles:
+        """A session's log: one file, capped by conmon like the container's."""
+        return LogFiles(self.exec_session(handle, session).paths.log, 1)
+
+    def signal_session(self, handle: str, session: str, signal: str) -> None:
+        sessions.signal(self.exec_session(handle, session), self._cgroup_path(handle), signal)
+
+    def prune_sessions(self, retention_s: float, keep_ended: int) -> int:
+        """Ended sessions go after `retention_s`, and beyond `keep_ended` per container."""
+        gone = 0
+        now = time.time()
+        for record in self.state.all():
+            found = sessions.all_in(self.layout.exec_sessions(record.handle),
+                                    functools.partial(self.layout.exec_session, record.handle))
+            for session in sessions.expired(found, now, retention_s, keep_ended):
+                sessions.remove(session)
+                gone += 1
+        return gone
+
+    # -- logs -----------------------------------------------------------------------------
+
+    def log_files(self, handle: str) -> LogFiles:
+        """The container's log (conmon's k8s-file format), rotated files included."""
+        spec = self.state.get(handle).spec
+        return LogFiles(self.layout.log_file(handle), spec.log.max_files or
+                        self.config.log_max_files)
+
+    def has_ended(self, handle: str) -> bool:
+        """The init has ended and its monitor has written all of its output (or the
+        container never ran, or its monitor was lost and the init is gone)."""
+        record = self.state.get(handle)
+        if record.state not in ("created", "running"):
+            return record.state != "creating"
+        if self._settle(record) is None:
+            return False
+        return not monitor.monitor_alive(self.layout.monitor(handle))
+
+    def rotate_logs(self) -> builtins.list[str]:
+        """Rotate the live logs that reached most of their cap: conmon reopens at the path
+        when told, and truncates by itself at the cap if nobody rotates in time (a flood,
+        or no daemon). Keeps the disk used by logs at max_bytes x max_files per container."""
+        rotated = []
+        for record in self.state.all():
+            if record.state not in ("created", "running") or record.finished_at is not None:
+                continue
+            cap = record.spec.log.max_bytes or self.config.log_max_bytes
+            try:
+                size = self.layout.log_file(record.handle).stat().st_size
+            except OSError:
+                continue
+            if size >= cap * _ROTATE_AT:
+                paths = self.layout.monitor(record.handle)
+                if self.log_files(record.handle).rotate(functools.partial(monitor.reopen_log,
+                                                                          paths)):
+                    rotated.append(record.handle)
+        return rotated
 
     # -- reporting ------------------------------------------------------------------------
 
     def _status(self, record: Record) -> str:
-        if record.state in ("created", "running") and \
-                self.layout.exit_file(record.handle).exists():
+        if record.state in ("created", "running") and self._settle(
+                record, check_monitor=False) is not None:
             return "stopped"
         return record.state
 
@@ -517,18 +727,18 @@ class Engine:
 
     def _info(self, record: Record) -> ContainerInfo:
         spec = record.spec
-        status = exitstatus.load(self.layout.exit_file(record.handle))
-        events = [str(e.get("event")) for e in
-                  exitstatus.read_events(self.layout.events_file(record.handle))]
-        if status is not None and status.oom_killed and exitstatus.OOM_EVENT not in events:
-            events.append(exitstatus.OOM_EVENT)
+        status = self._settle(record, check_monitor=False)
+        record = self.state.get(record.handle) if status is not None else record
+        events = [f"{e.kind}: {e.detail}" if e.detail else e.kind
+                  for e in self.state.latest_events(record.handle, EVENTS_SHOWN)]
         found = self.network.lookup(record.handle)
         ip, ports = (str(found[0]), [PortMapping(host_port=p.host_port,
                                                   container_port=p.container_port,
                                                   protocol=p.protocol)
                                       for p in found[1]]) if found else (None, spec.ports)
         return ContainerInfo(
-            handle=record.handle, owner=record.owner, state=self._status(record), ip=ip,
+            handle=record.handle, owner=record.owner,
+            state="stopped" if status is not None else record.state, ip=ip,
             image=spec.image, ports=ports, properties=spec.properties,
             listen_ports=format_ports(landlock.bind_ports(spec)),
             connect_ports=landlock.connect_ports_text(spec),
@@ -540,9 +750,27 @@ class Engine:
             started_at=record.started_at,
             finished_at=status.finished_at if status else None,
             exit_code=status.exit_code if status else None,
+            exit_detail="unknown: the monitor (conmon) was lost before the container ended"
+            if status is not None and status.lost else None,
             oom_killed=bool(status and status.oom_killed),
-            disk=self._disk(record.handle),
+            disk=self._disk(record.handle), log=self._log_info(record),
+            monitor=self._monitor_state(record, status),
         )
+
+    def _log_info(self, record: Record) -> LogInfo:
+        files = self.log_files(record.handle)
+        return LogInfo(max_bytes=record.spec.log.max_bytes or self.config.log_max_bytes,
+                       max_files=record.spec.log.max_files or self.config.log_max_files,
+                       used_bytes=files.total_bytes())
+
+    def _monitor_state(self, record: Record, status: ExitStatus | None) -> str:
+        if record.monitor_lost_at is not None:
+            return "lost"
+        if record.state not in ("created", "running"):
+            return "none"
+        if status is not None:
+            return "exited"
+        return "running"
 
     def _disk(self, handle: str) -> DiskInfo | None:
         usage = self.volumes.usage(self.layout.container(handle))
@@ -616,6 +844,13 @@ class Engine:
                 shutil.rmtree(directory, ignore_errors=True)
                 done.append(f"removed leftover container directory {directory.name}")
         return done
+
+
+def _entries(directory: Path) -> builtins.list[Path]:
+    try:
+        return builtins.list(directory.iterdir())
+    except OSError:
+        return []
 
 
 def _file_mount(source: Path, destination: str) -> dict[str, object]:

@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from stockade.runtime.conmon import MonitorPaths
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -64,14 +66,24 @@ class Layout:
     def bundle(self, handle: str) -> Path:
         return self.container(handle) / "bundle"
 
-    def stdout_log(self, handle: str) -> Path:
-        return self.container(handle) / "stdout.log"
+    def log_file(self, handle: str) -> Path:
+        """The live k8s-file log conmon writes; rotated ones are ctr.log.1, .2, ..."""
+        return self.container(handle) / "ctr.log"
 
-    def stderr_log(self, handle: str) -> Path:
-        return self.container(handle) / "stderr.log"
+    @property
+    def exit_dir(self) -> Path:
+        """conmon writes one file per ended container here, named by its handle."""
+        return self.root / "exits"
 
-    def exit_file(self, handle: str) -> Path:
-        return self.container(handle) / "exit.json"
+    def monitor(self, handle: str) -> MonitorPaths:
+        """The init's monitor: its files, its attach socket and fifos (in the bundle)."""
+        return MonitorPaths(persist=self.container(handle) / "monitor",
+                            bundle=self.bundle(handle), log=self.log_file(handle))
 
-    def events_file(self, handle: str) -> Path:
-        return self.container(handle) / "events.jsonl"
+    def exec_sessions(self, handle: str) -> Path:
+        return self.container(handle) / "exec"
+
+    def exec_session(self, handle: str, session: str) -> MonitorPaths:
+        """One exec'd process's monitor; everything of it lives in one directory."""
+        directory = self.exec_sessions(handle) / session
+        return MonitorPaths(persist=directory, bundle=directory, log=directory / "log")

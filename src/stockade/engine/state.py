@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS events (
     kind    TEXT NOT NULL,
     detail  TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX IF NOT EXISTS events_by_handle ON events (handle, seq);
 CREATE TABLE IF NOT EXISTS security_groups (
     name        TEXT PRIMARY KEY,
     rules       TEXT NOT NULL,
@@ -54,11 +55,16 @@ LOCAL_OWNER = "local"  # created through the unix socket (root), or before owner
 # columns added after the first release: (name, declaration), added to older databases
 _LATER_COLUMNS = (("last_activity", "REAL"), ("exit_reported", "INTEGER NOT NULL DEFAULT 0"),
                   ("auto_remove", "INTEGER NOT NULL DEFAULT 0"),
-                  ("owner", f"TEXT NOT NULL DEFAULT '{LOCAL_OWNER}'"))
+                  ("owner", f"TEXT NOT NULL DEFAULT '{LOCAL_OWNER}'"),
+                  # the init's end, read from its monitor's files (which are then removed);
+                  # finished_at without exit_code: it ended, but its monitor was lost first
+                  ("exit_code", "INTEGER"), ("oom_killed", "INTEGER NOT NULL DEFAULT 0"),
+                  ("finished_at", "REAL"), ("monitor_lost_at", "REAL"))
 # an event keeps its container's owner, so the owner still sees it once the container is gone
 _LATER_EVENT_COLUMNS = (("owner", f"TEXT NOT NULL DEFAULT '{LOCAL_OWNER}'"),)
 _COLUMNS = ("handle, spec, state, pid, command, created_at, started_at, last_activity, "
-            "exit_reported, auto_remove, owner")
+            "exit_reported, auto_remove, owner, exit_code, oom_killed, finished_at, "
+            "monitor_lost_at")
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,28 @@ class Record:
     exit_reported: bool = False
     auto_remove: bool = False
     owner: str = LOCAL_OWNER
+    exit_code: int | None = None
+    oom_killed: bool = False
+    finished_at: float | None = None
+    monitor_lost_at: float | None = None
+
+    @property
+    def ended(self) -> "ExitStatus | None":
+        if self.finished_at is None:
+            return None
+        return ExitStatus(self.exit_code, self.oom_killed, self.finished_at,
+                          lost=self.monitor_lost_at is not None and self.exit_code is None)
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How a container's init ended. `exit_code` is None when nobody could see it: its
+    monitor was lost (killed) before the init ended."""
+
+    exit_code: int | None
+    oom_killed: bool
+    finished_at: float
+    lost: bool = False
 
 
 @dataclass(frozen=True)
@@ -191,6 +219,40 @@ class StateStore:
             rows = cur.execute(query + " ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
         return [Event(int(a), float(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]
 
+    def prune_events(self, older_than: float, keep: int) -> int:
+        """Drop events before `older_than` and all but the newest `keep`; how many went."""
+        with self._cursor() as cur:
+            cur.execute("DELETE FROM events WHERE time < ? OR seq <= "
+                        "(SELECT COALESCE(MAX(seq), 0) FROM events) - ?", (older_than, keep))
+            return int(cur.rowcount)
+
+    def latest_events(self, handle: str, limit: int) -> list[Event]:
+        """A container's newest events, oldest of them first."""
+        with self._cursor() as cur:
+            rows = cur.execute("SELECT seq, time, handle, kind, detail FROM events "
+                               "WHERE handle = ? ORDER BY seq DESC LIMIT ?",
+                               (handle, limit)).fetchall()
+        return [Event(int(a), float(b), str(c), str(d), str(e)) for a, b, c, d, e in
+                reversed(rows)]
+
+    # -- how inits end ------------------------------------------------------------------------
+
+    def record_exit(self, handle: str, status: ExitStatus) -> bool:
+        """Write down an init's end once; False when it already was (or the record is gone),
+        so concurrent readers of the monitor's files add its events only once."""
+        with self._cursor() as cur:
+            cur.execute("UPDATE containers SET exit_code = ?, oom_killed = ?, finished_at = ? "
+                        "WHERE handle = ? AND finished_at IS NULL",
+                        (status.exit_code, int(status.oom_killed), status.finished_at, handle))
+            return cur.rowcount == 1
+
+    def record_monitor_lost(self, handle: str, when: float) -> bool:
+        with self._cursor() as cur:
+            cur.execute("UPDATE containers SET monitor_lost_at = ? "
+                        "WHERE handle = ? AND monitor_lost_at IS NULL AND finished_at IS NULL",
+                        (when, handle))
+            return cur.rowcount == 1
+
     def close(self) -> None:
         self._db.close()
 
@@ -288,9 +350,13 @@ class StateStore:
     @staticmethod
     def _record(row: tuple[object, ...]) -> Record:
         (handle, spec, state, pid, command, created, started, activity, reported, remove,
-         owner) = row
+         owner, code, oom, finished, lost) = row
         return Record(str(handle), ContainerSpec.model_validate_json(str(spec)), str(state),
                       pid if isinstance(pid, int) else None, str(command), float(str(created)),
-                      float(str(started)) if started is not None else None,
-                      float(str(activity)) if activity is not None else None,
-                      bool(reported), bool(remove), str(owner))
+                      _real(started), _real(activity), bool(reported), bool(remove), str(owner),
+                      code if isinstance(code, int) else None, bool(oom), _real(finished),
+                      _real(lost))
+
+
+def _real(value: object) -> float | None:
+    return float(str(value)) if value is not None else None

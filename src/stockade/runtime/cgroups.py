@@ -1,7 +1,6 @@
 """Reading and tightening a container's cgroups (v1 paths; v2 where it differs)."""
 
 import contextlib
-import os
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -44,23 +43,6 @@ def oom_kills(cgroup_path: str) -> int:
         if field == key:
             return int(value)
     return 0
-
-
-def watch_oom(cgroup_path: str) -> int | None:
-    """An eventfd that becomes readable on OOM (cgroup v1), or None where unsupported."""
-    if is_v2():
-        return None
-    memory = controller_dir("memory", cgroup_path)
-    efd = os.eventfd(0, os.EFD_CLOEXEC)
-    control = os.open(memory / "memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        (memory / "cgroup.event_control").write_text(f"{efd} {control}")
-    except OSError:
-        os.close(efd)
-        return None
-    finally:
-        os.close(control)
-    return efd
 
 
 def remove_empty_parents(cgroup_path: str) -> None:

@@ -9,12 +9,13 @@ from stockade.spec.container import (
     BindMount,
     ContainerSpec,
     Limits,
+    LogOptions,
     PortMapping,
     ProcessSpec,
     UnsafeOptions,
     cap_name,
 )
-from stockade.spec.info import ContainerInfo, DiskInfo, LimitsInfo, State
+from stockade.spec.info import ContainerInfo, DiskInfo, LimitsInfo, LogInfo, State
 from stockade.spec.network import (
     EgressRule,
     NetworkPolicy,
@@ -41,6 +42,8 @@ __all__ = [
     "EgressRule",
     "Limits",
     "LimitsInfo",
+    "LogInfo",
+    "LogOptions",
     "LimitsPatch",
     "NetworkPolicy",
     "PortMapping",

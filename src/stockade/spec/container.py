@@ -94,6 +94,30 @@ class Limits(_Model):
         return value
 
 
+MAX_LOG_FILES = 10
+MIN_LOG_BYTES = 64 << 10  # conmon's records are up to 8 KiB: a cap below holds few of them
+
+
+class LogOptions(_Model):
+    """The container's log: conmon caps each file at `max_bytes`, the daemon keeps
+    `max_files` of them (the live one included). None takes the engine's default."""
+
+    max_bytes: int | None = None
+    max_files: int | None = Field(default=None, ge=1, le=MAX_LOG_FILES)
+
+    @field_validator("max_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: str | int | None) -> int | None:
+        return None if value is None else parse_size(value)
+
+    @field_validator("max_bytes")
+    @classmethod
+    def _bounds(cls, value: int | None) -> int | None:
+        if value is not None and not MIN_LOG_BYTES <= value <= 1 << 30:
+            raise ValueError(f"log max_bytes must be between 64K and 1G, got {value} bytes")
+        return value
+
+
 class ProcessSpec(_Model):
     """What to run; empty args means the image's default command."""
 
@@ -204,6 +228,7 @@ class ContainerSpec(_Model):
     image: str = Field(default="busybox", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
     process: ProcessSpec = ProcessSpec()
     limits: Limits = Limits()
+    log: LogOptions = LogOptions()
     mounts: list[BindMount] = []
     ports: list[PortMapping] = Field(default=[], max_length=MAX_PORT_MAPPINGS)
     # TCP ports the application may bind beside its mapped container ports, and the TCP

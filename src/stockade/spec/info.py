@@ -24,6 +24,14 @@ class DiskInfo(BaseModel):
     backend: str
 
 
+class LogInfo(BaseModel):
+    """The container's log cap (each file, and how many files are kept) and its use."""
+
+    max_bytes: int
+    max_files: int
+    used_bytes: int
+
+
 class ContainerInfo(BaseModel):
     """The inspect contract: scripts rely on these field names."""
 
@@ -46,5 +54,10 @@ class ContainerInfo(BaseModel):
     started_at: float | None = None
     finished_at: float | None = None
     exit_code: int | None = None
+    # why exit_code is None for a stopped container: "unknown: ..." (its monitor was lost)
+    exit_detail: str | None = None
     oom_killed: bool = False
     disk: DiskInfo | None = None
+    log: LogInfo | None = None
+    # the per-container monitor (conmon): "running", "exited" (with the init), or "lost"
+    monitor: Literal["running", "exited", "lost", "none"] = "none"

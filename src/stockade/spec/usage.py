@@ -13,6 +13,7 @@ class ContainerMetrics(BaseModel):
     disk_limit_bytes: int
     network_tx_bytes: int | None  # sent by the container
     network_rx_bytes: int | None
+    log_bytes: int = 0  # the container's log files on the host disk (capped: inspect's log)
 
 
 class Capacity(BaseModel):

@@ -1,19 +1,23 @@
 """The process-stream WebSocket protocol, shared by the daemon and the client.
 
-Server to client: binary frames of one stream tag byte (1 stdout, 2 stderr) and the data,
-then one text frame `{"exit_code": N}` (init adds `"oom_killed"`), then a normal close.
+Server to client: binary frames of one stream tag byte (1 stdout, 2 stderr) and the data;
+after each batch a text frame `{"cursor": C}` (attach again with `?after=C` to go on from
+there: the daemon restarted); at the end one text frame `{"exit_code": N}` (init adds
+`"oom_killed"`), then a normal close.
 Client to server: binary frames are stdin bytes; text frames are one control message each:
 `{"eof": true}`, `{"resize": {"rows": R, "cols": C}}` or `{"signal": "INT"}`.
-Errors close the connection with a 4xxx code (HTTP status + 4000) and a one-line reason.
+Errors close the connection with a 4xxx code (the error's HTTP status in
+`errors.WIRE_KINDS` + 4000) and a one-line reason; 4410 says the process is gone without an
+exit code, 1001 that the daemon is stopping (attach again).
 """
 
 import enum
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
+from stockade.errors import WIRE_KINDS, InvalidSpec, StockadeError
 from stockade.spec.validation import first_error
 from stockade.wire.process import SignalName, Window
 
@@ -21,11 +25,14 @@ MAX_CONTROL_CHARS = 4096  # a control message is tiny; anything longer is not on
 MAX_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 123 bytes
 
 CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001  # the daemon is stopping: attach again (with the last cursor)
 CLOSE_INTERNAL = 1011
-CLOSE_BAD_REQUEST = 4400  # a malformed frame or control message
-CLOSE_NOT_FOUND = 4404  # no such container or process
-CLOSE_CONFLICT = 4409  # another attacher holds stdin
-CLOSE_GONE = 4410  # the process was forgotten (its container destroyed) before it ended
+_CLOSE_BASE = 4000  # + the HTTP status of the error's kind (errors.WIRE_KINDS)
+_CLOSE_STATUS = {cls: _CLOSE_BASE + status for cls, _, status in WIRE_KINDS}
+CLOSE_BAD_REQUEST = _CLOSE_STATUS[InvalidSpec]  # a malformed frame or control message
+CLOSE_NOT_FOUND = _CLOSE_STATUS[next(c for c, kind, _ in WIRE_KINDS if kind == "not_found")]
+CLOSE_CONFLICT = _CLOSE_STATUS[next(c for c, kind, _ in WIRE_KINDS if kind == "conflict")]
+CLOSE_GONE = _CLOSE_BASE + 410  # destroyed, or its monitor lost: there is no exit code
 
 
 class ProtocolError(InvalidSpec):
@@ -74,6 +81,12 @@ class ExitMessage(_Message):
     oom_killed: bool | None = None
 
 
+class CursorMessage(_Message):
+    """Where the output sent so far ends, for a later `?after=`."""
+
+    cursor: str = Field(max_length=64)
+
+
 def _parse(model: type[_Message], text: str | bytes) -> _Message:
     if len(text) > MAX_CONTROL_CHARS:
         raise ProtocolError(f"a text message is at most {MAX_CONTROL_CHARS} characters")
@@ -101,6 +114,19 @@ def parse_exit(text: str | bytes) -> ExitMessage:
     return message
 
 
+def parse_server_message(text: str | bytes) -> ExitMessage | CursorMessage:
+    """A text frame from the daemon: a cursor, or the exit message."""
+    if len(text) > MAX_CONTROL_CHARS:
+        raise ProtocolError(f"a text message is at most {MAX_CONTROL_CHARS} characters")
+    try:
+        data = json.loads(text)
+        if isinstance(data, dict) and "cursor" in data:
+            return CursorMessage.model_validate(data)
+        return ExitMessage.model_validate(data)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"malformed message: {_first_line(exc)}") from None
+
+
 def encode_message(message: _Message) -> str:
     return message.model_dump_json(exclude_none=True)
 
@@ -112,18 +138,16 @@ def close_reason(text: str) -> str:
 
 
 def close_code_for(error: StockadeError) -> int:
-    if isinstance(error, NotFound):
-        return CLOSE_NOT_FOUND
-    if isinstance(error, Conflict):
-        return CLOSE_CONFLICT
-    if isinstance(error, InvalidSpec):
-        return CLOSE_BAD_REQUEST
+    for cls, _, status in WIRE_KINDS:
+        if isinstance(error, cls):
+            return _CLOSE_BASE + status
     return CLOSE_INTERNAL
 
 
 def error_for_close(code: int | None, reason: str) -> StockadeError:
     """The error a client raises when a stream ends without an exit message."""
     text = reason or f"the process stream closed (code {code})"
-    kinds: dict[int | None, type[StockadeError]] = {
-        CLOSE_NOT_FOUND: NotFound, CLOSE_CONFLICT: Conflict, CLOSE_BAD_REQUEST: InvalidSpec}
-    return kinds.get(code, StockadeError)(text)
+    for cls, _, status in WIRE_KINDS:
+        if code == _CLOSE_BASE + status:
+            return cls(text)
+    return StockadeError(text)
