@@ -32,6 +32,7 @@ from stockade.policy.exec import exec_process
 from stockade.runtime import apparmor, cgroups, exitstatus, memfd
 from stockade.runtime.exitstatus import ExitStatus
 from stockade.runtime.launch import launch
+from stockade.runtime.logfile import LogFiles
 from stockade.runtime.runc import Runc, RuncError, Stdio
 from stockade.runtime.shim import ShimConfig
 from stockade.spec import (
@@ -616,6 +617,27 @@ class Engine:
                 shutil.rmtree(directory, ignore_errors=True)
                 done.append(f"removed leftover container directory {directory.name}")
         return done
+
+    # -- logs -------------------------------------------------------------------------------
+
+    log_files_default = 2  # the live log and one rotated file, unless the spec says more
+
+    def log_files(self, handle: str) -> LogFiles:
+        """The container's log and its rotated files (runtime/logfile.py); NotFound for an
+        unknown handle."""
+        record = self.state.get(handle)
+        max_files = getattr(record.spec, "log_max_files", None)  # when the spec says
+        return LogFiles(self.layout.log_file(handle),
+                        max_files if isinstance(max_files, int) else self.log_files_default)
+
+    def has_ended(self, handle: str) -> bool:
+        """Whether nothing more will be written to the container's log: its main process has
+        ended, the container never got as far as created, or it is gone."""
+        try:
+            record = self.state.get(handle)
+        except NotFound:
+            return True
+        return self._status(record) not in ("created", "running")
 
 
 def _file_mount(source: Path, destination: str) -> dict[str, object]:

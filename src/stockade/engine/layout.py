@@ -70,6 +70,11 @@ class Layout:
     def stderr_log(self, handle: str) -> Path:
         return self.container(handle) / "stderr.log"
 
+    def log_file(self, handle: str) -> Path:
+        """conmon's log of the container's stdout and stderr (k8s-file); rotated files are
+        `ctr.log.1` (newer) and up."""
+        return self.container(handle) / "ctr.log"
+
     def exit_file(self, handle: str) -> Path:
         return self.container(handle) / "exit.json"
 
