@@ -25,9 +25,10 @@ pytestmark = pytest.mark.integration
 # or outside what a fuzzer should drive; long polls (events, wait) block by design. A vulndb
 # update reads host paths and fetches URLs (a fuzzed URL would leave loopback). All of
 # them have their own tests. A host harden writes the host's sysctls and /etc/sysctl.d
-# (tests/integration/test_host_daemon.py drives it with a private drop-in).
+# (tests/integration/test_host_daemon.py drives it with a private drop-in). `logs` with
+# follow streams until the container ends (tests/unit/test_logs_route.py drives it).
 _SKIPPED = (r"^/v1/(images/(import|build-base)|vulndb/update|host/harden|verify|cleanup"
-            r"|events)|/wait$")
+            r"|events)|/(wait|logs)$")
 
 
 @pytest.fixture(scope="module")

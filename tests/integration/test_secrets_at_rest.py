@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from stockade.client import Client
 from stockade.spec import ContainerSpec
 from tests.daemonkit import Daemon, events
 
@@ -79,8 +80,12 @@ def _populate(daemon: Daemon) -> None:
         client.create(_spec("ended", ["sh", "-c", "echo bye; exit 3"],
                             unsafe={"cap_add": ["NET_BIND_SERVICE"]}))  # an events file
         assert events(client, "ended", "exited")[0]["detail"] == "3"
-        assert client.logs("sealed")[0].startswith(b"out\n")
-        assert client.logs("ended")[0] == b"bye\n"
+        assert _stdout(client, "sealed").startswith(b"out\n")
+        assert _stdout(client, "ended") == b"bye\n"
+
+
+def _stdout(client: Client, handle: str) -> bytes:
+    return b"".join(record.payload() for record in client.logs(handle, stderr=False))
 
 
 def test_no_file_under_the_root_opens_for_another_host_user(daemon: Daemon) -> None:

@@ -141,3 +141,37 @@ def test_a_peer_that_hangs_up_is_named_not_the_missing_daemon(peer: Peer,
     with Client(tmp_path / "s.sock") as client, \
             pytest.raises(DaemonUnavailable, match="did not answer: the daemon closed"):
         client.ping()
+
+
+_OUT = b'{"time":"t","stream":"stdout","data":"a\\n","cursor":"1.1"}\n'
+_ERR = b'{"time":"t","stream":"stderr","data_b64":"/w==","cursor":"1.2"}\n'
+
+
+@pytest.mark.parametrize("peer", [[
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked"
+    b"\r\n\r\n" + _chunked([_OUT + _ERR[:9], _ERR[9:] + _OUT, _OUT])]], indirect=True)
+def test_logs_come_in_the_batches_the_daemon_sent(peer: Peer, tmp_path: Path) -> None:
+    """A batch is what one read completed: a record split over two chunks waits for the
+    second; the query says what was asked."""
+    with Client(tmp_path / "s.sock") as client:
+        batches = list(client.log_batches("c1", follow=True, tail=5, since="1.5",
+                                          stderr=False, after="9.1"))
+    assert [[record.payload() for record in batch] for batch in batches] == [
+        [b"a\n"], [b"\xff", b"a\n"], [b"a\n"]]
+    assert peer.requests[0].split(b"\r\n")[0] == (
+        b"GET /v1/containers/c1/logs?follow=true&tail=5&since=1.5&stdout=true&stderr=false"
+        b"&after=9.1 HTTP/1.1")
+
+
+@pytest.mark.parametrize("peer", [[
+    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + _chunked([_OUT, _OUT]),
+    _json(b"404 Not Found", b'{"error":{"kind":"not_found","message":"no such c2"}}')]],
+    indirect=True)
+def test_logs_one_record_at_a_time_and_an_unknown_container(peer: Peer,
+                                                            tmp_path: Path) -> None:
+    with Client(tmp_path / "s.sock") as client:
+        assert [record.data for record in client.logs("c1")] == ["a\n", "a\n"]
+        with pytest.raises(NotFound, match="no such c2"):
+            list(client.logs("c2"))
+    assert peer.requests[0].split(b"\r\n")[0] == (
+        b"GET /v1/containers/c1/logs?follow=false&stdout=true&stderr=true HTTP/1.1")

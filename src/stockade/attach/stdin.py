@@ -5,8 +5,9 @@ What we send is written to the process's stdin; shutting down our sending side g
 process EOF. conmon reads each packet into a fixed buffer, so data goes in packets no
 larger than that. conmon also copies the process's output to every connected attacher and
 blocks while one does not read it: we follow the output from the log instead, so what
-arrives here is read and dropped, or a process that echoes its input would stall. The socket's path can be longer than a sockaddr_un holds: it is reached
-through an O_PATH descriptor of its directory.
+arrives here is read and dropped, or a process that echoes its input would stall. The
+socket's path can be longer than a sockaddr_un holds: it is reached through an O_PATH
+descriptor of its directory.
 """
 
 import asyncio

@@ -1,6 +1,7 @@
 """The `stockade` command line."""
 
 import json
+import os
 import platform
 import secrets
 import sys
@@ -339,12 +340,45 @@ def inspect(ctx: typer.Context, handle: str, json_: JsonFlag = False,
 
 
 @app.command()
-def logs(ctx: typer.Context, handle: str) -> None:
-    """Print what a container wrote to stdout and stderr."""
-    out, err = _engine(ctx).logs(handle)
-    sys.stdout.buffer.write(out)
-    sys.stdout.flush()
-    sys.stderr.buffer.write(err)
+def logs(
+    ctx: typer.Context,
+    handle: Annotated[str, typer.Argument(metavar="HANDLE", help="The container.")],
+    follow: Annotated[bool, typer.Option(
+        "--follow", "-f", metavar="", help="Keep printing output until the container "
+        "ends.")] = False,
+    tail: Annotated[str, typer.Option(
+        "--tail", metavar="N", help="Only the last N lines (records), or all.")] = "all",
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="TIME", help="Only output since TIME: RFC 3339 "
+        "(2026-12-05T11:54:59Z), unix time, or a duration ago (10m, 1h30m).")] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", metavar="TIME", help="Only output before TIME (as --since).")] = None,
+    timestamps: Annotated[bool, typer.Option(
+        "--timestamps", "-t", metavar="", help="Begin each line with its time.")] = False,
+    stdout_only: Annotated[bool, typer.Option("--stdout", metavar="",
+                                              help="Only stdout.")] = False,
+    stderr_only: Annotated[bool, typer.Option("--stderr", metavar="",
+                                              help="Only stderr.")] = False,
+) -> None:
+    """Print what a container wrote: its stdout to stdout, its stderr to stderr."""
+    from stockade.cli import logs_view
+
+    count = logs_view.tail_count(tail)
+    begin, end = logs_view.moment("--since", since), logs_view.moment("--until", until)
+    printer = logs_view.Printer(sys.stdout.buffer, sys.stderr.buffer, timestamps)
+    batches = _engine(ctx).log_batches(
+        handle, follow=follow, tail=count, since=begin, until=end,
+        stdout=stdout_only or not stderr_only, stderr=stderr_only or not stdout_only)
+    try:
+        for batch in batches:
+            for record in batch:
+                printer.write(record)
+            printer.flush()
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except BrokenPipeError:  # `logs | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        raise typer.Exit(141) from None
 
 
 @app.command()

@@ -25,6 +25,7 @@ from stockade.spec import (
 )
 from stockade.wire import DEFAULT_SOCKET
 from stockade.wire.images import GcReport, Image, NoProgress, Progress
+from stockade.wire.logs import LogRecord
 from stockade.wire.verify import Report
 
 
@@ -165,10 +166,41 @@ class Client:
     def destroy(self, handle: str) -> None:
         self._call("DELETE", f"/v1/containers/{handle}")
 
-    def logs(self, handle: str) -> tuple[bytes, bytes]:
-        return tuple(  # type: ignore[return-value]
-            bytes(self._call("GET", f"/v1/containers/{handle}/logs", params={"stream": s})
-                  or b"") for s in ("stdout", "stderr"))
+    def logs(self, handle: str, *, follow: bool = False, tail: int | None = None,
+             since: str | None = None, until: str | None = None, stdout: bool = True,
+             stderr: bool = True, after: str | None = None) -> Iterator[LogRecord]:
+        """The container's log records, oldest first, as they arrive; see `log_batches`."""
+        for batch in self.log_batches(handle, follow=follow, tail=tail, since=since,
+                                      until=until, stdout=stdout, stderr=stderr, after=after):
+            yield from batch
+
+    def log_batches(self, handle: str, *, follow: bool = False, tail: int | None = None,
+                    since: str | None = None, until: str | None = None, stdout: bool = True,
+                    stderr: bool = True, after: str | None = None,
+                    ) -> Iterator[builtins.list[LogRecord]]:
+        """The log records as the daemon sends them, a batch at a time (what one read from
+        the socket completed), so a caller can flush its output between batches. `since`
+        and `until` take what `wire.logs.parse_since` reads (the daemon reads a duration on
+        its own clock); `after` is a record's cursor. With `follow` this goes on until the
+        container's main process has ended and its log is drained."""
+        params = {"follow": follow, "tail": tail, "since": since, "until": until,
+                  "stdout": stdout, "stderr": stderr, "after": after}
+        path = f"/v1/containers/{handle}/logs"
+        try:
+            with self._http.stream("GET", path, params=params,
+                                   timeout=None if follow else self._http.timeout) as response:
+                if response.status >= 400:
+                    raise from_response(response.read())
+                pending = b""
+                for chunk in response.chunks:
+                    *lines, pending = (pending + chunk).split(b"\n")
+                    batch = [LogRecord.model_validate_json(line) for line in lines if line]
+                    if batch:
+                        yield batch
+                if pending.strip():
+                    yield [LogRecord.model_validate_json(pending)]
+        except OSError as exc:
+            raise unavailable(str(self.socket), exc) from exc
 
     def limits(self, handle: str) -> LimitsInfo:
         return LimitsInfo.model_validate(self._call("GET", f"/v1/containers/{handle}/limits"))

@@ -684,7 +684,10 @@ class Engine:
     def has_ended(self, handle: str) -> bool:
         """The init has ended and its monitor has written all of its output (or the
         container never ran, or its monitor was lost and the init is gone)."""
-        record = self.state.get(handle)
+        try:
+            record = self.state.get(handle)
+        except NotFound:
+            return True  # destroyed: nothing more comes
         if record.state not in ("created", "running"):
             return record.state != "creating"
         if self._settle(record) is None:

@@ -1,13 +1,17 @@
 """Containers: create, list, inspect, lifecycle, limits, properties, ports, metrics, logs."""
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import StreamingResponse
 
+from stockade.api import logstream
 from stockade.api.routes.deps import ActorDep, DaemonDep, IdentityDep, OwnedHandle
 from stockade.errors import InvalidSpec, StockadeError
+from stockade.runtime.logfile import MAX_CURSOR_CHARS, Cursor
 from stockade.spec import ContainerInfo, ContainerMetrics, LimitsInfo, LimitsPatch
+from stockade.wire.logs import MAX_TIME_CHARS, LogRecord, parse_since
 from stockade.wire.models import (
     BulkInfoItem,
     BulkInfoRequest,
@@ -17,6 +21,7 @@ from stockade.wire.models import (
     SignalRequest,
     StopRequest,
 )
+from stockade.wire.stream import Stream
 
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
 _WAIT_LIMIT_S = 60.0
@@ -98,11 +103,36 @@ def wait(handle: OwnedHandle, daemon: DaemonDep,
     return daemon.engine.inspect(handle)
 
 
-@router.get("/{handle}/logs", response_class=PlainTextResponse)
+TimeText = Annotated[str | None, Query(max_length=MAX_TIME_CHARS, description=(
+    "RFC 3339 time, unix time or a duration ago (10m, 1h30m)"))]
+
+
+@router.get("/{handle}/logs", response_class=StreamingResponse, responses={200: {
+    "description": "One LogRecord a line (NDJSON), oldest first",
+    "content": {"application/x-ndjson": {"schema": LogRecord.model_json_schema()}}}})
 def logs(handle: OwnedHandle, daemon: DaemonDep,
-         stream: Annotated[str, Query(pattern="^(stdout|stderr)$")] = "stdout") -> Response:
-    out, err = daemon.engine.logs(handle)
-    return Response(out if stream == "stdout" else err, media_type="application/octet-stream")
+         follow: Annotated[bool, Query(description="Keep streaming until the container's "
+                                       "main process has ended")] = False,
+         tail: Annotated[int | None, Query(ge=0, description="Only the last N records")] = None,
+         since: TimeText = None, until: TimeText = None,
+         stdout: bool = True, stderr: bool = True,
+         after: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS, description=(
+             "Resume after the record with this cursor"))] = None) -> StreamingResponse:
+    """The container's stdout and stderr records in the order written, as NDJSON."""
+    now = time.time()
+    streams = frozenset(stream for stream, wanted in ((Stream.STDOUT, stdout),
+                                                      (Stream.STDERR, stderr)) if wanted)
+    if not streams:
+        raise InvalidSpec("no stream chosen: stdout, stderr or both")
+    query = logstream.LogQuery(
+        follow=follow, tail=tail, streams=streams,
+        since_ns=parse_since(since, now) if since is not None else None,
+        until_ns=parse_since(until, now) if until is not None else None,
+        after=Cursor.decode(after) if after is not None else None)
+    files = daemon.engine.log_files(handle)
+    engine = daemon.engine
+    return StreamingResponse(logstream.body(files, query, lambda: engine.has_ended(handle)),
+                             media_type="application/x-ndjson")
 
 
 @router.get("/{handle}/limits")
