@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 here=$(pwd)
 
-DEBIAN_PACKAGES=(runc busybox-static nftables btrfs-progs xfsprogs debootstrap iproute2 gcc libc6-dev
+DEBIAN_PACKAGES=(runc conmon busybox-static nftables btrfs-progs xfsprogs debootstrap iproute2 gcc libc6-dev
                  apparmor libnftables1 e2fsprogs podman containerd openssl)
 
 need_root() {

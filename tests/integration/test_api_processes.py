@@ -462,6 +462,42 @@ def test_remote_run_streams_and_returns_the_code(daemon: Daemon,
     assert daemon.engine.list() == []
 
 
+def test_a_daemon_restart_during_an_attached_run_loses_no_output(daemon: Daemon) -> None:
+    """The init prints numbered lines for a few seconds; the daemon stops in the middle and
+    comes back. The attached client reconnects after its last cursor: every line once, in
+    order, and the exit code."""
+    request = spec(["sh", "-c", "i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo line$i; "
+                                "sleep 0.05; done; exit 5"])
+    daemon.table.create_attached(request)
+    read_end, write_end = os.pipe()
+    result: list[int] = []
+
+    def attached() -> None:
+        result.append(streams.attach(daemon.socket, request.handle, "init", None, write_end,
+                                     write_end, tty=False, close_stdin=True,
+                                     on_attached=lambda: daemon.engine.start(request.handle)))
+
+    client = threading.Thread(target=attached, daemon=True)
+    client.start()
+    seen: list[bytes] = []
+    try:
+        _read_until(read_end, b"line10\n", seen)
+        daemon.server.stop()  # attachers are told to come back; the container runs on
+        time.sleep(1.0)
+        daemon.server.start()
+        client.join(60)
+        os.close(write_end)
+        write_end = -1
+        while chunk := os.read(read_end, 65536):
+            seen.append(chunk)
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+    assert result == [5]
+    assert b"".join(seen).decode().split() == [f"line{i}" for i in range(1, 61)]
+
+
 def test_remote_exec(daemon: Daemon, box: str, capfd: pytest.CaptureFixture[str]) -> None:
     code = remote_foreground.exec_(daemon.socket, box, ["sh", "-c", "echo $A; exit 9"],
                                    {"A": "b"}, None, interactive=False, tty=False)

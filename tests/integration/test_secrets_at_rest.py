@@ -94,10 +94,14 @@ def test_no_file_under_the_root_opens_for_another_host_user(daemon: Daemon) -> N
     names = {str(p.relative_to(daemon.root)) for p in files}
     expected = {"state.db", "state.db-wal", "state.db-shm", "runc.log",
                 "audit/audit.jsonl", "containers/sealed/bundle/config.json",
-                "containers/sealed/stdout.log", "containers/sealed/stderr.log",
-                "containers/sealed/runc-create.log", "containers/sealed/rootfs/tmp/made-inside",
-                "containers/ended/exit.json", "containers/ended/events.jsonl", "bin/init"}
+                "containers/sealed/ctr.log", "containers/sealed/monitor/pid",
+                "containers/sealed/monitor/conmon.pid", "containers/sealed/monitor/conmon.log",
+                "containers/sealed/rootfs/tmp/made-inside", "containers/ended/ctr.log",
+                "bin/init"}
     assert expected <= names, expected - names
+    # the exec's session: its log holds the secret it printed, its spec the environment
+    assert {name.rsplit("/", 1)[-1] for name in names
+            if name.startswith("containers/sealed/exec/")} >= {"log", "session.json", "pid"}
     config = (daemon.root / "containers/sealed/bundle/config.json").read_text()
     assert SECRET in config  # what the walk proved unreadable does hold the secret
 
@@ -108,7 +112,7 @@ def test_an_older_root_is_repaired_at_start_and_each_repair_audited(daemon: Daem
     root = daemon.root
     loosened = {root / "state.db": 0o644, root / "runc.log": 0o644,
                 root / "containers/sealed/bundle/config.json": 0o644,
-                root / "containers/sealed/stdout.log": 0o666,
+                root / "containers/sealed/ctr.log": 0o666,
                 root / "containers/sealed": 0o755, root / "containers/sealed/bundle": 0o755,
                 root / "images": 0o755, root / "bin/init": 0o755, root / "runc": 0o755}
     for path, mode in loosened.items():
