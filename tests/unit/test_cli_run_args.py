@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stockade.cli import main
+from stockade.errors import InvalidSpec
 
 
 class _Recorder:
@@ -52,3 +53,16 @@ def test_help_shows_readable_placeholders(verb: str) -> None:
     assert not any("<list[str]>" in row or "<bool>" in row for row in rows), options
     usage = next(line for line in shown.splitlines() if "Usage:" in line)
     assert f"{verb} [OPTIONS] [IMAGE [COMMAND]]" in usage
+
+
+def test_log_options_take_dockers_names() -> None:
+    from stockade.cli.main import log_options
+    from stockade.spec import LogOptions
+
+    assert LogOptions.model_validate(log_options(["max-size=1m", "max-file=3"])) == \
+        LogOptions(max_bytes=1 << 20, max_files=3)
+    for bad in (["max-size"], ["size=1m"], ["max-files=2"]):
+        with pytest.raises(InvalidSpec, match="--log-opt"):
+            log_options(bad)
+    with pytest.raises(ValueError, match="64K"):
+        LogOptions.model_validate(log_options(["max-size=1k"]))

@@ -104,7 +104,7 @@ def test_close_reasons_fit_a_close_frame(text: str) -> None:
 
 
 def test_close_codes_and_errors_map_both_ways() -> None:
-    for error, code in ((NotFound("x"), 4404), (Conflict("x"), 4409), (InvalidSpec("x"), 4400),
+    for error, code in ((NotFound("x"), 4404), (Conflict("x"), 4409), (InvalidSpec("x"), 4422),
                         (StockadeError("x"), 1011)):
         assert wsproto.close_code_for(error) == code
         back = wsproto.error_for_close(code, "why")

@@ -99,8 +99,8 @@ class Daemon:
             if request.attach:
                 info = self.processes.create_attached(spec, identity.name)
             else:
-                info = self.engine.create(spec, auto_remove=request.auto_remove,
-                                          owner=identity.name)
+                info = self.engine.create(spec, stdin=request.stdin,
+                                          auto_remove=request.auto_remove, owner=identity.name)
                 if request.start:
                     info = self.engine.start(spec.handle)
         self.metrics.create_seconds.observe(time.monotonic() - started)

@@ -15,9 +15,10 @@ commands = typer.Typer()
 
 Handles = Annotated[list[str], typer.Argument(metavar="HANDLE", help="Containers.")]
 
-# What the daemon's signal route accepts (wire.models.Signal), kept here as plain names so
-# parsing a flag does not load the models.
-_SIGNALS = ("TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT")
+# What the daemon's signal routes accept (wire.process.SignalName: every signal with a
+# stable name), computed here so parsing a flag does not load the models.
+_SIGNALS = tuple(sorted(s.name.removeprefix("SIG") for s in signals.Signals
+                        if not s.name.startswith("SIGRT")))
 # The route waits at most this long per call; `wait` asks again until the process ends.
 _WAIT_STEP_S = 60.0
 
@@ -31,7 +32,7 @@ def signal_name(value: str) -> str:
         except ValueError:
             name = value
     if name not in _SIGNALS:
-        raise InvalidSpec(f"signal {value!r} is not one of {', '.join(_SIGNALS)}")
+        raise InvalidSpec(f"unknown signal {value!r}; use a name such as TERM, INT, KILL, HUP")
     return name
 
 

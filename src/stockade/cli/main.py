@@ -27,7 +27,7 @@ from stockade.cli import verify as verify_cli
 from stockade.cli.parsing import env_pairs, publish, volume
 from stockade.cli.session import Options, open_client
 from stockade.client import DaemonUnavailable
-from stockade.errors import StockadeError
+from stockade.errors import InvalidSpec, StockadeError
 
 # The client and the spec load pydantic: imported by the commands that use them, so
 # `--help` and a mistyped flag do not pay for it.
@@ -100,9 +100,10 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
           user: str | None, volumes: list[str] | None, tty: bool, cap_add: list[str] | None,
           cpuset_cpus: str | None, writable: list[str] | None, disk: str | None,
           net: NetworkArgs, disable: tuple[bool, bool, bool],
-          unsafe_caps: list[str] | None, allow_32bit: bool = False) -> "ContainerSpec":
+          unsafe_caps: list[str] | None, allow_32bit: bool = False,
+          log_opts: list[str] | None = None) -> "ContainerSpec":
     """`disable` holds the --unsafe-disable-{seccomp,userns,mac} flags, in that order."""
-    from stockade.spec import ContainerSpec, Limits, ProcessSpec, UnsafeOptions
+    from stockade.spec import ContainerSpec, Limits, LogOptions, ProcessSpec, UnsafeOptions
 
     limits: dict[str, object] = {"cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus}
     if memory is not None:
@@ -127,7 +128,20 @@ def _spec(name: str | None, image: str, command: list[str] | None, memory: str |
         listen_ports=net.listen,
         connect_ports=net.connect,
         allow_32bit=allow_32bit,
+        log=LogOptions.model_validate(log_options(log_opts or [])),
     )
+
+
+def log_options(items: list[str]) -> dict[str, str]:
+    """docker's --log-opt max-size=10m / max-file=3 as the spec's log fields."""
+    names = {"max-size": "max_bytes", "max-file": "max_files"}
+    found = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in names:
+            raise InvalidSpec(f"invalid --log-opt {item!r}: use max-size=SIZE or max-file=N")
+        found[names[key]] = value
+    return found
 
 
 Name = Annotated[str | None, typer.Option("--name", metavar="NAME", help="Container handle.")]
@@ -186,6 +200,9 @@ UnsafeCaps = Annotated[list[str] | None, typer.Option("--unsafe-cap-add", metava
                                                       help="UNSAFE: any extra capability.")]
 Disk = Annotated[str | None, typer.Option("--disk", metavar="SIZE",
                                           help="Writable layer quota, e.g. 1G.")]
+LogOpt = Annotated[list[str] | None, typer.Option(
+    "--log-opt", metavar="max-size=SIZE|max-file=N",
+    help="The log's cap per file and how many files are kept (default 10M, 2).")]
 I386 = Annotated[bool, typer.Option("--allow-32bit", metavar="", help="Admit 32-bit (i386) "
                                     "programs: a wider kernel surface "
                                     "(docs/security-model.md).")]
@@ -214,7 +231,7 @@ def run(
     unsafe_disable_userns: NoUserns = False, unsafe_disable_mac: NoMac = False,
     unsafe_cap_add: UnsafeCaps = None, disk: Disk = None,
     publish_: Publish = None, security_group: Groups = None, listen: Listen = None,
-    connect_ports: Connect = None, allow_32bit: I386 = False,
+    connect_ports: Connect = None, allow_32bit: I386 = False, log_opt: LogOpt = None,
     detach: Annotated[bool, typer.Option(
         "--detach", "-d", metavar="", help="Run in the background; print the handle.")] = False,
     interactive: Annotated[bool, typer.Option(
@@ -225,17 +242,16 @@ def run(
         "--rm", metavar="", help="Destroy when the process ends.")] = False,
 ) -> None:
     """Run a command in a new hardened container; exits with the command's code."""
-    if detach and (tty or interactive):
-        raise StockadeError("-d cannot be combined with -i or -t")
     image, command = _image_and_command(ctx, image, command)
     spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, tty,
                  cap_add, cpuset_cpus, writable, disk,
                  NetworkArgs(publish_, security_group, listen, connect_ports),
                  (unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac),
-                 unsafe_cap_add, allow_32bit)
+                 unsafe_cap_add, allow_32bit, log_opt)
     client = _engine(ctx)
-    if detach:  # with --rm the daemon destroys it once its process has ended
-        client.create(spec, start=True, auto_remove=rm)
+    if detach:  # with --rm the daemon destroys it once its process has ended; with -i its
+        # monitor keeps stdin open for a later attacher, with -t it holds the terminal
+        client.create(spec, start=True, auto_remove=rm, stdin=interactive)
         print(spec.handle)
         return
     from stockade.cli import remote_foreground  # websockets: only streams pay
@@ -253,16 +269,20 @@ def create(
     unsafe_disable_userns: NoUserns = False, unsafe_disable_mac: NoMac = False,
     unsafe_cap_add: UnsafeCaps = None, disk: Disk = None,
     publish_: Publish = None, security_group: Groups = None, listen: Listen = None,
-    connect_ports: Connect = None, allow_32bit: I386 = False,
+    connect_ports: Connect = None, allow_32bit: I386 = False, log_opt: LogOpt = None,
+    interactive: Annotated[bool, typer.Option(
+        "--interactive", "-i", metavar="", help="Keep stdin open for an attacher.")] = False,
+    tty: Annotated[bool, typer.Option(
+        "--tty", "-t", metavar="", help="Allocate a terminal.")] = False,
 ) -> None:
     """Create a container without starting it; prints its handle."""
     image, command = _image_and_command(ctx, image, command)
-    spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, False,
+    spec = _spec(name, image, command, memory, cpu_shares, pids, env, user, volume_, tty,
                  cap_add, cpuset_cpus, writable, disk,
                  NetworkArgs(publish_, security_group, listen, connect_ports),
                  (unsafe_disable_seccomp, unsafe_disable_userns, unsafe_disable_mac),
-                 unsafe_cap_add, allow_32bit)
-    _engine(ctx).create(spec, start=False)
+                 unsafe_cap_add, allow_32bit, log_opt)
+    _engine(ctx).create(spec, start=False, stdin=interactive)
     print(spec.handle)
 
 

@@ -131,9 +131,9 @@ class Client:
     # -- containers ---------------------------------------------------------------------------
 
     def create(self, spec: ContainerSpec, start: bool = True, auto_remove: bool = False,
-               attach: bool = False) -> ContainerInfo:
+               attach: bool = False, stdin: bool = False) -> ContainerInfo:
         body = {"spec": spec.model_dump(mode="json"), "start": start,
-                "auto_remove": auto_remove, "attach": attach}
+                "auto_remove": auto_remove, "attach": attach, "stdin": stdin}
         return ContainerInfo.model_validate(self._call("POST", "/v1/containers", body))
 
     def list(self, properties: dict[str, str] | None = None) -> builtins.list[ContainerInfo]:

@@ -6,8 +6,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stockade.spec import HANDLE_PATTERN, ContainerInfo, ContainerSpec, EgressRule
 
-Signal = Literal["TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT"]
-
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -18,6 +16,8 @@ class CreateRequest(_Body):
     start: bool = True  # ignored with attach: the client starts once it is attached
     attach: bool = False  # stream the main process's stdio over /processes/init/attach
     auto_remove: bool = False  # destroy once the main process has exited
+    # keep the main process's stdin open for a later attacher (always so with attach)
+    stdin: bool = False
 
 
 class BulkInfoRequest(_Body):
@@ -31,10 +31,6 @@ class BulkInfoItem(BaseModel):
 
 class StopRequest(_Body):
     timeout_s: float | None = Field(default=None, gt=0, le=3600)
-
-
-class SignalRequest(_Body):
-    signal: Signal = "TERM"
 
 
 class NetInRequest(_Body):

@@ -90,7 +90,9 @@ class ProcessRequest(_Model):
 
 
 class SignalRequest(_Model):
-    signal: SignalName
+    """A signal for a container's processes or for one process; TERM unless named."""
+
+    signal: SignalName = "TERM"
 
 
 class ProcessInfo(_Model):

@@ -18,9 +18,9 @@ from stockade.wire.models import (
     CreateRequest,
     NetInRequest,
     PropertiesPatch,
-    SignalRequest,
     StopRequest,
 )
+from stockade.wire.process import SignalRequest
 from stockade.wire.stream import Stream
 
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
