@@ -1,7 +1,7 @@
 """Read the host for the baseline (host/baseline.py judges what is read): sysctls under
 /proc/sys, the key quota, the active LSMs, the lockdown mode, cgroups, the mounts holding
-the state root and the image store, and conmon's version. The engine adds what belongs to
-other subsystems (runc's minimum, package findings) and calls `check`."""
+the state root and the image store, and conmon's version against its minimum. The engine
+adds what belongs to other subsystems (runc's minimum, package findings) and calls `check`."""
 
 import ctypes
 import os
@@ -11,6 +11,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
 
 from stockade.host import baseline
 from stockade.host.baseline import Item, Report
@@ -70,19 +72,28 @@ def delegated_controllers(root: str = "/sys/fs/cgroup") -> tuple[str, ...] | Non
     return None if text is None else tuple(sorted(text.split()))
 
 
+CONMON_MINIMUM = "2.1.0"  # --full-attach, --log-size-max, --exec, the control fifo's reopen
+
+
 def conmon_item() -> Item:
-    """Stockade supervises containers with its own monitor, so conmon sets no minimum."""
+    """conmon monitors every container: it must be there, and new enough."""
     path = shutil.which("conmon")
     if path is None:
-        return baseline.judge_tool("conmon", None, "conmon not installed; Stockade does not "
-                                   "use it (its own supervisor monitors each container)")
+        return baseline.judge_tool("conmon", False, "conmon not installed: it monitors every "
+                                   "container (install.sh installs the Debian package)")
     done = subprocess.run([path, "--version"], capture_output=True, text=True, check=False,
                           timeout=10)
     match = re.search(r"conmon version (\S+)", done.stdout)
-    version = match.group(1) if match else "unknown version"
-    return baseline.judge_tool("conmon", None, f"conmon {version} at {path}; Stockade does "
-                               "not run conmon (its own supervisor monitors each container), "
-                               "so it sets no conmon minimum")
+    if match is None:
+        return baseline.judge_tool("conmon", False, f"{path} --version says no version")
+    version = match.group(1)
+    try:
+        enough = Version(version) >= Version(CONMON_MINIMUM)
+    except InvalidVersion:
+        return baseline.judge_tool("conmon", False, f"conmon at {path} has version {version!r}, "
+                                   "which cannot be compared")
+    return baseline.judge_tool("conmon", enough, f"conmon {version} at {path}; the minimum is "
+                               f"{CONMON_MINIMUM}")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ MAX_BYTES = 1 << 50  # 1 PiB: anything larger is a typo, not a limit
 
 def parse_size(text: str | int) -> int:
     """Bytes for '256M', '1G', '512k', '1GiB' or a plain integer."""
+    if isinstance(text, bool) or not isinstance(text, (str, int)):
+        raise InvalidSpec("a size is a number of bytes or a text such as 256M")
     if isinstance(text, int):
         value = text
     else:
