@@ -8,7 +8,7 @@ Each figure is the median of repeated runs in one sandbox:
 - the same lifecycle driven in-process through the Engine, broken down by phase;
 - the floor: `runc run` of a bundle with the same root filesystem (read-only copy), id map,
   seven namespaces and the same compiled hardening (seccomp, capabilities, masked paths,
-  cgroup limits), without our network, overlay, supervisor or Landlock init;
+  cgroup limits), without our network, overlay, monitor or Landlock init;
 - `podman run --rm --rootfs` of a copy of the same root filesystem with the same id map,
   through runc too, with private storage and `--network none` (podman's bridge network
   would leave host-wide links and firewall chains behind)."""
@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -50,9 +49,7 @@ def run(ctx: Context) -> SuiteResult:
         works: dict[str, Callable[[], float]] = {
             "cold": _cold(box, engine), "warm": lambda: _cli(box),
             "engine": _engine_work(engine, phases, null.fileno()),
-            "floor": _floor(box, engine, resident),
-            "supervisor": functools.partial(timed_run, [
-                sys.executable, "-c", "import stockade.runtime.shim"], box.env())}
+            "floor": _floor(box, engine, resident)}
         podman, why_not = _podman(box, engine)
         if podman is not None:
             works["podman"] = podman
@@ -103,7 +100,7 @@ def _engine_work(engine: Engine, phases: list[dict[str, float]],
 
 def _engine_round(engine: Engine, handle: str, null: int) -> dict[str, float]:
     """Seconds per phase of one run; `wait for exit` is the time from `start` returning
-    to the supervisor's exit record (the engine polls for it)."""
+    to the monitor's exit record (the engine polls for it)."""
     spec = ContainerSpec(handle=handle, process=ProcessSpec(args=["true"]))
     started = time.perf_counter()
     engine.create(spec)
@@ -219,7 +216,7 @@ def _report(result: SuiteResult, samples: dict[str, list[float]],
         result.add(Row.of("engine in-process total vs podman", "ms", total.samples).against(
             "podman run", podman_row.value))
     _phase_rows(result, phases, total.value or 0.0)
-    _overhead_rows(result, warm_row, total, samples["supervisor"])
+    _overhead_rows(result, warm_row, total, floor_row)
     result.series = {
         "compare": {r.metric: r.value for r in result.rows
                     if not r.metric.startswith("phase: ") and r.unit == "ms" and r.samples
@@ -227,8 +224,8 @@ def _report(result: SuiteResult, samples: dict[str, list[float]],
         "phases": {r.metric.removeprefix("phase: "): r.value for r in result.rows
                    if r.metric.startswith("phase: ")},
     }
-    result.notes.append("cold and warm CLI, in-process engine, runc, podman and the supervisor "
-                        "start-up were measured in turn, one of each per round")
+    result.notes.append("cold and warm CLI, in-process engine, runc and podman were measured in "
+                        "turn, one of each per round")
 
 
 def _phase_rows(result: SuiteResult, phases: list[dict[str, float]], total: float) -> None:
@@ -242,14 +239,15 @@ def _phase_rows(result: SuiteResult, phases: list[dict[str, float]], total: floa
     result.notes.append(f"slowest phase: {slowest.metric.removeprefix('phase: ')} "
                         f"({slowest.value:.1f} ms, {100 * (slowest.ratio or 0):.0f}% of the "
                         "in-process total)")
-    result.notes.append("runc create includes starting the per-container supervisor (a Python "
-                        "process); teardown is the sum of the teardown: rows")
+    result.notes.append("runc create includes starting the container's monitor (conmon, which "
+                        "runs runc create); teardown is the sum of the teardown: rows")
 
 
-def _overhead_rows(result: SuiteResult, warm: Row, total: Row, supervisor: list[float]) -> None:
+def _overhead_rows(result: SuiteResult, warm: Row, total: Row, floor: Row) -> None:
     create = result.row("phase: runc create")
-    result.add(Row.of("supervisor interpreter start-up", "ms", _ms(supervisor)).against(
-        "phase runc create", create.value if create else None))
+    if create is not None:
+        result.add(Row.of("phase runc create (conmon + runc create) vs the floor", "ms",
+                          create.samples).against("runc run (whole lifecycle)", floor.value))
     if warm.value is not None and total.value is not None:
         result.add(Row(metric="CLI process overhead (warm CLI - in-process)", unit="ms",
                        value=warm.value - total.value).against("stockade run (CLI, warm)",

@@ -3,6 +3,7 @@
 import concurrent.futures
 import signal
 import ssl
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from stockade.errors import StockadeError
 from stockade.spec import ContainerSpec, PortMapping
 from tests import tlskit
-from tests.daemonkit import Daemon
+from tests.daemonkit import STOCKADE, Daemon
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +117,25 @@ def test_tcp_is_served_only_over_tls_to_authenticated_clients(
     with pytest.raises(ValueError, match="needs client_ca or token_file"):
         from stockade.api.config import TlsListener
         TlsListener(port=port, certificate=tmp_path / "server.pem", key=tmp_path / "server.key")
+
+
+def test_a_daemon_killed_during_an_attached_run_loses_no_output(daemon: Daemon) -> None:
+    """`stockade run` in the foreground; the daemon is killed (SIGKILL) in the middle and
+    started again. The container ran on under its monitor; the CLI reconnects after its last
+    cursor: every line once, in order, the exit code, and --rm still removes it."""
+    script = "i=0; while [ $i -lt 80 ]; do i=$((i+1)); echo line$i; sleep 0.05; done; exit 4"
+    run = subprocess.Popen([STOCKADE, "--socket", str(daemon.socket), "run", "--rm",
+                            "--name", "relay", "--", "sh", "-c", script],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=daemon.env)
+    assert run.stdout is not None
+    first = run.stdout.readline()
+    assert first == b"line1\n", run.stderr.read() if run.stderr else b""
+    time.sleep(1.0)
+    daemon.stop(signal.SIGKILL)
+    time.sleep(0.5)
+    daemon.start()
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 4, err
+    assert (first + out).decode().split() == [f"line{i}" for i in range(1, 81)]
+    with daemon.client() as client:
+        assert [info.handle for info in client.list()] == []

@@ -129,3 +129,21 @@ def test_the_log_cap_holds_under_a_flood(engine: Engine) -> None:
     tail = list(logfile.read(files, tail=3))
     assert [r.data for r in tail] == [b"flood"] * 3
     engine.destroy(request.handle)
+
+
+def test_an_oom_kill_of_a_child_ends_the_whole_container(engine: Engine) -> None:
+    """The kernel's OOM killer ends the hog, a child; the init would live on. The monitor
+    reports it and the sweep (enforce_oom) kills the rest. conmon writes no stray file
+    into anyone's working directory."""
+    hog = 'sh -c \'x=$(head -c 200000000 /dev/zero | tr "\\0" a)\'; sleep 600'
+    handle = start_detached(engine, ["sh", "-c", hog], limits={"memory_bytes": "32M"})
+    deadline = time.monotonic() + 60
+    while not engine.enforce_oom():
+        assert time.monotonic() < deadline, "no OOM kill was reported"
+        time.sleep(0.1)
+    status = engine.wait(handle, 30)
+    assert status is not None and (status.exit_code, status.oom_killed) == (137, True)
+    info = engine.inspect(handle)
+    assert "out of memory" in info.events and info.oom_killed
+    assert not (Path.cwd() / "oom").exists()
+    assert not engine.layout.monitor(handle).oom_file.exists()  # read into the record

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import ssl
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,8 @@ def _tls_kwargs(config: ServerConfig) -> dict[str, object]:
             else ssl.CERT_REQUIRED if tcp.client_ca else ssl.CERT_NONE}
 
 
-def _stop_on_signals(servers: list[uvicorn.Server], daemon_pid: int) -> None:
+def _stop_on_signals(servers: list[uvicorn.Server], daemon_pid: int,
+                     stopping: threading.Event) -> None:
     """Plain handlers, not the event loop's: libraries fork helpers (pyroute2 for network
     namespaces) that inherit the loop's signal wakeup fd, so a SIGTERM meant for such a
     helper would otherwise stop the daemon. A forked helper gets the default action."""
@@ -74,6 +76,7 @@ def _stop_on_signals(servers: list[uvicorn.Server], daemon_pid: int) -> None:
             os.kill(os.getpid(), signum)
             return
         log.info("stopping: containers keep running")
+        stopping.set()  # attached streams close at once with "come back", not at the timeout
         for server in servers:
             server.should_exit = True
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -85,7 +88,7 @@ async def _serve(daemon: Daemon) -> None:
     servers = [_uvicorn(app, uds=str(daemon.config.socket))]
     if daemon.config.tcp is not None:
         servers.append(_uvicorn(app, **_tls_kwargs(daemon.config)))
-    _stop_on_signals(servers, os.getpid())
+    _stop_on_signals(servers, os.getpid(), daemon.stopping)
     tasks = [asyncio.create_task(s.serve()) for s in servers]
     while not servers[0].started and not any(t.done() for t in tasks):
         await asyncio.sleep(0.01)

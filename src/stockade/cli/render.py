@@ -70,7 +70,7 @@ def _size_or_dash(value: int | None) -> str:
 _METRICS_COLUMNS = (
     Column("HANDLE", essential=True), Column("MEMORY", priority=6),
     Column("CPU (s)", priority=5), Column("PIDS", priority=3), Column("DISK", priority=4),
-    Column("NET TX", priority=2), Column("NET RX", priority=2),
+    Column("LOG", priority=1), Column("NET TX", priority=2), Column("NET RX", priority=2),
 )
 
 
@@ -82,7 +82,8 @@ def metrics_table(items: Sequence["ContainerMetrics"]) -> Sheet:
              "-" if m.cpu_seconds is None else f"{m.cpu_seconds:.2f}",
              "-" if m.pids is None else str(m.pids),
              f"{_size_or_dash(m.disk_used_bytes)}/{format_size(m.disk_limit_bytes)}",
-             _size_or_dash(m.network_tx_bytes), _size_or_dash(m.network_rx_bytes))
+             _size_or_dash(m.log_bytes), _size_or_dash(m.network_tx_bytes),
+             _size_or_dash(m.network_rx_bytes))
             for m in items]
     return Sheet(_METRICS_COLUMNS, rows)
 

@@ -272,9 +272,9 @@ class _Forwarder:
     """A thread sending our input and window changes while the main thread receives.
 
     websockets' threading client holds the connection's lock while a send blocks in
-    sendall, and its receiving thread needs that lock too. A blocked send would stop us
-    receiving; the daemon paces a process's output to its readers, and a process such as
-    `cat` reads input only as its output drains, so that would deadlock. The forwarder
+    sendall, and its receiving thread needs that lock too (for pongs as well). A blocked
+    send would stop us receiving while the daemon waits for the process to take our input,
+    so the connection would stall and its keepalive fail. The forwarder
     therefore waits (without the lock) until the socket has room, and sends at most a
     quarter of its send buffer at a time: an AF_UNIX socket polls writable only while
     less than a quarter is in use, so such a send never blocks."""

@@ -152,8 +152,9 @@ class Conmon:
             try:
                 # conmon forks away and the first process exits at once; the monitor lives
                 # on, re-parented to init, and keeps the write end until it has reported
+                # cwd: conmon also writes an `oom` file into its working directory
                 first = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=paths.persist,
                     pass_fds=(write_end,), close_fds=True, umask=_UMASK,
                     env={**_environment(), "_OCI_SYNCPIPE": str(write_end)})
             finally:
