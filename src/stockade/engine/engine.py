@@ -150,6 +150,7 @@ class Engine:
         spec = spec.model_copy(update={"log": LogOptions(
             max_bytes=spec.log.max_bytes or self.config.log_max_bytes,
             max_files=spec.log.max_files or self.config.log_max_files)})
+        _check_cpuset(spec.limits.cpuset_cpus)
         for name in spec.security_groups:
             self.state.group(name)  # NotFound before anything is built
         self.state.insert(spec, auto_remove, owner)
@@ -847,6 +848,31 @@ class Engine:
                 shutil.rmtree(directory, ignore_errors=True)
                 done.append(f"removed leftover container directory {directory.name}")
         return done
+
+
+def _cpus(text: str) -> set[int]:
+    """CPU numbers of a list such as 0-3,8 (the kernel's and the spec's form)."""
+    found: set[int] = set()
+    for part in text.strip().split(","):
+        first, _, last = part.partition("-")
+        found.update(range(int(first), int(last or first) + 1))
+    return found
+
+
+def _check_cpuset(cpus: str | None) -> None:
+    """The CPUs asked for must be online here: the kernel would refuse them inside runc."""
+    if cpus is None:
+        return
+    online = _cpus(Path("/sys/devices/system/cpu/online").read_text())
+    wanted = cpus.split(",")
+    for part in wanted:
+        first, _, last = part.partition("-")
+        if last and int(last) < int(first):
+            raise InvalidSpec(f"cpuset {cpus!r}: range {part} runs backwards")
+        if int(last or first) - int(first) > len(online) or \
+                not set(range(int(first), int(last or first) + 1)) <= online:
+            raise InvalidSpec(f"cpuset {cpus!r} names CPUs this host does not have (online: "
+                              f"{Path('/sys/devices/system/cpu/online').read_text().strip()})")
 
 
 def _entries(directory: Path) -> builtins.list[Path]:
