@@ -1,7 +1,7 @@
 """Run the benchmark suites side by side and write bench/results/<suite>.json and PNGs.
 
     python -m bench                  # everything (under 15 minutes on 2 cores)
-    python -m bench --quick          # fewer rounds, 20 instead of 250 containers (< 2 min)
+    python -m bench --quick          # fewer rounds, 20 containers not 250, 10 s floods (< 2 min)
     python -m bench --only latency --only cli
     python -m bench --setup          # install podman and the `bench` extra first
 
@@ -23,7 +23,8 @@ from bench import machine, plots, report, setup
 from bench.model import Context, SuiteResult
 from bench.sandbox import terminate_as_interrupt
 
-SUITES = ("cli", "latency", "images", "egress", "fairness", "throughput", "density")
+SUITES = ("cli", "latency", "images", "egress", "fairness", "throughput", "density",
+          "logflood")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -93,7 +93,29 @@ def _density(series: dict[str, Any], axes: list[Axes]) -> None:
     axes[0].set_ylabel("create latency, ms")
     axes[0].set_ylim(bottom=0)
     axes[0].set_title("create latency as containers accumulate", fontsize=9)
-    _bars(axes[1], series["memory"], "MiB per container (median)", "memory per container")
+    _stacked(axes[1], series["memory"], series["goal_mib"])
+
+
+def _stacked(axes: Axes, stages: dict[str, dict[str, float]], goal: float) -> None:
+    """One bar per container count, stacked by part, with the goal as a line."""
+    labels = [f"N={count}" for count in stages]
+    left = [0.0] * len(stages)
+    colours = ("#4c72b0", "#55a868", "#8172b2", "#ccb974")
+    parts = list(next(iter(stages.values()), {}))
+    for colour, part in zip(colours, parts, strict=False):
+        widths = [max(values.get(part, 0.0), 0.0) for values in stages.values()]
+        axes.barh(labels, widths, left=left, color=colour, label=part)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    for index, values in enumerate(stages.values()):  # the sum as measured, even if a
+        axes.text(left[index], index, f" host {sum(values.values()):.2f}", va="center",
+                  fontsize=8)  # part below zero was drawn as none
+    axes.axvline(goal, color="#c44e52", linestyle="--", label=f"goal {goal} MiB")
+    axes.set_xlim(0, max([goal, *left]) * 1.3)
+    axes.invert_yaxis()
+    axes.set_xlabel("MiB per container beyond the application (medians)")
+    axes.set_title("host memory per container beyond the application", fontsize=9)
+    axes.tick_params(labelsize=8)
+    axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
 
 
 def _throughput(series: dict[str, Any], axes: list[Axes]) -> None:
@@ -108,6 +130,28 @@ def _throughput(series: dict[str, Any], axes: list[Axes]) -> None:
     axes[0].legend(fontsize=7)
 
 
+def _logflood(series: dict[str, Any], axes: list[Axes]) -> None:
+    times = series["t"]
+    axes[0].plot(times, series["log_mib"], linewidth=0.8, color="#4c72b0",
+                 label="log files on disk")
+    axes[0].plot(times, series["held_mib"], linewidth=0.8, color="#8172b2",
+                 label="with deleted files held open")
+    axes[0].plot(times, series["fs_mib"], linewidth=0.8, color="#55a868",
+                 label="root filesystem used, vs start")
+    axes[0].axhline(series["cap_mib"], color="#c44e52", linestyle="--", label="cap")
+    axes[0].set_xlabel("seconds of flood")
+    axes[0].set_ylabel("MiB")
+    axes[0].set_title("disk, sampled every 0.25 s", fontsize=9)
+    axes[0].legend(fontsize=7)
+    for name, values in series["rss_mib"].items():
+        axes[1].plot(times, values, linewidth=0.8, label=name)
+    axes[1].set_xlabel("seconds of flood")
+    axes[1].set_ylabel("RSS, MiB")
+    axes[1].set_ylim(bottom=0)
+    axes[1].set_title("memory of the daemon, conmon and the follower", fontsize=9)
+    axes[1].legend(fontsize=7)
+
+
 _DRAWERS: dict[str, tuple[Callable[[dict[str, Any], list[Axes]], None], int]] = {
     "latency": (_latency, 2),
     "images": (_images, 2),
@@ -116,4 +160,5 @@ _DRAWERS: dict[str, tuple[Callable[[dict[str, Any], list[Axes]], None], int]] = 
     "fairness": (_fairness, 1),
     "density": (_density, 2),
     "throughput": (_throughput, 1),
+    "logflood": (_logflood, 2),
 }

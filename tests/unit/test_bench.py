@@ -1,7 +1,9 @@
-"""The benchmark harness's own logic: rows and ratios, the import profile parser, and the
-throughput driver against a stand-in client (the real one needs the API daemon)."""
+"""The benchmark harness's own logic: rows and ratios, the import profile parser, the
+throughput driver against a stand-in client (the real one needs the API daemon), the
+density suite's process and memory accounting, and the log flood's counters."""
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -10,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from bench import cli, throughput
+from bench import cli, density, logflood, procfs, throughput
 from bench.model import Row, SuiteResult
+from bench.procfs import Proc
 from bench.sandbox import interleave
 from stockade.spec import ContainerSpec
 
@@ -105,3 +108,88 @@ def test_interleave_takes_one_of_each_per_round_and_drops_the_warm_up() -> None:
     samples = interleave({"a": work("a", 0.0), "b": work("b", 100.0)}, rounds=2)
     assert calls == ["a", "b", "a", "b", "a", "b"]
     assert samples == {"a": [3.0, 5.0], "b": [104.0, 106.0]}
+
+
+# -- density: Python processes per container, memory beyond the application ---------------
+
+def _proc(pid: int, ppid: int, *argv: str, exe: str = "") -> Proc:
+    return Proc(pid, ppid, tuple(argv), exe)
+
+
+def test_a_command_line_names_a_handle_as_a_whole_word() -> None:
+    assert density.names(("conmon", "-c", "d0001"), "d0001")
+    assert density.names(("x", "/tmp/root/containers/d0001/bundle"), "d0001")
+    assert density.names(("python", "-c", "run('d0001')"), "d0001")
+    assert not density.names(("conmon", "-c", "d00012", "/tmp/d0001x/ctr.log"), "d0001")
+
+
+def test_python_is_told_by_the_executable_or_argv0() -> None:
+    assert density.is_python(_proc(1, 0, "x", exe="/usr/bin/python3.11"))
+    assert density.is_python(_proc(1, 0, "/opt/venv/bin/python3", "-m", "shim"))
+    assert density.is_python(_proc(1, 0, "x", exe="/usr/bin/python3.11 (deleted)"))
+    assert not density.is_python(_proc(1, 0, "conmon", exe="/usr/bin/conmon"))
+    assert not density.is_python(_proc(1, 0))
+
+
+def test_a_containers_processes_are_the_monitors_descendants_and_those_naming_it() -> None:
+    table = {p.pid: p for p in (
+        _proc(1, 0, "init"),
+        _proc(10, 1, "conmon", "-c", "d0001", exe="/usr/bin/conmon"),
+        _proc(11, 10, "/init", "--", "sleep", exe="/init"),
+        _proc(12, 11, "sleep", exe="/bin/busybox"),
+        _proc(13, 12, "python3", "-c", "pass", exe="/usr/bin/python3.11"),
+        _proc(20, 1, "python3", "shim.py", "d0001", exe="/usr/bin/python3.11"),
+        _proc(30, 1, "conmon", "-c", "d0002", exe="/usr/bin/conmon"),
+        _proc(31, 30, "python3", exe="/usr/bin/python3.11"),
+    )}
+    assert density.container_processes(table, "d0001", 10) == [10, 11, 12, 13, 20]
+    assert density.python_processes(table, "d0001", 10) == [13, 20]
+    assert density.python_processes(table, "d0002", 30) == [31]
+    assert density.python_processes(table, "d0003", None) == []
+    assert density.container_processes(table, "d0003", 99) == []  # a monitor gone
+
+
+def test_memory_beyond_the_application_is_accounted_and_the_rest_is_the_hosts() -> None:
+    mib = density.MIB
+    part = {"conmon": 400 * 1024, "conmon_pte": 60 * 1024, "init": 80 * 1024,
+            "kernel": 340 * 1024, "application": 130 * 1024, "cgroup": 450 * 1024}
+    part["beyond"] = density.beyond_accounted(part)
+    assert part["beyond"] == 880 * 1024
+    stage = density.Memory(count=2, host_per_container=1.25 * mib, parts=[part, dict(part)])
+    assert stage.median("application") == pytest.approx(130 / 1024)
+    assert stage.beyond_host() == pytest.approx(1.25 - 130 / 1024)
+    assert stage.rest() == pytest.approx(1.25 - 130 / 1024 - 880 / 1024)
+
+
+def test_procfs_reads_kib_fields_as_bytes() -> None:
+    text = "Name:\tconmon\nVmRSS:\t    1524 kB\nVmPTE:\t      56 kB\n"
+    assert procfs.kib_field(text, "VmRSS") == 1524 * 1024
+    assert procfs.kib_field(text, "VmPTE") == 56 * 1024
+    assert procfs.kib_field(text, "Pss") == 0
+
+
+# -- logflood ---------------------------------------------------------------------------------
+
+def test_rotations_are_counted_as_new_inodes_of_the_rotated_file() -> None:
+    assert logflood.count_rotations([]) == 0
+    assert logflood.count_rotations([None, None, 5, 5, 7, 7, 7, 9]) == 3
+    assert logflood.count_rotations([5, 5, None, 6]) == 1  # gone for a moment: not one
+
+
+def test_the_mean_record_size_counts_whole_records_only() -> None:
+    data = b"2026-12-05T11:54:59.1+00:00 stdout F y\n" * 3 + b"2026-12-05T11:5"
+    assert logflood.mean_record_bytes(data) == len(b"2026-12-05T11:54:59.1+00:00 stdout F y\n")
+    assert logflood.mean_record_bytes(b"partial") is None
+
+
+def test_deleted_files_held_open_are_counted_once_by_size(tmp_path: Path) -> None:
+    held = tmp_path / "ctr.log.1"
+    held.write_bytes(b"y\n" * 500)
+    kept = tmp_path / "ctr.log"
+    kept.write_bytes(b"y\n" * 7)
+    with open(held, "rb") as first, open(held, "rb") as second, open(kept, "rb"):
+        held.unlink()
+        assert first.fileno() != second.fileno()
+        assert procfs.deleted_but_open([os.getpid(), os.getpid()], tmp_path) == 1000
+        assert procfs.deleted_but_open([os.getpid()], tmp_path / "elsewhere") == 0
+    assert procfs.deleted_but_open([os.getpid()], tmp_path) == 0
