@@ -207,3 +207,17 @@ def test_unsafe_options_weaken_exactly_what_they_name() -> None:
     assert "CAP_SYS_ADMIN" in extra["process"]["capabilities"]["bounding"]
     spec = ContainerSpec(handle="b", unsafe={"disable_mac": True, "cap_add": ["SYS_ADMIN"]})
     assert spec.unsafe.in_use() == ["disable_mac", "cap_add:CAP_SYS_ADMIN"]
+
+
+def test_a_hostname_replaces_the_handle_in_the_uts_namespace() -> None:
+    assert compile_default(hostname="web-1")["hostname"] == "web-1"
+    with pytest.raises(ValueError, match="hostname"):
+        ContainerSpec(handle="box", hostname="-bad")
+
+
+@given(st.floats(min_value=0.01, max_value=1024, allow_nan=False))
+def test_cpus_become_a_cfs_quota_per_default_period(cpus: float) -> None:
+    cpu = compile_default(limits={"cpus": cpus})["linux"]["resources"]["cpu"]
+    assert cpu["period"] == 100_000
+    assert cpu["quota"] == max(1000, round(cpus * 100_000))
+    assert "quota" not in compile_default()["linux"]["resources"]["cpu"]

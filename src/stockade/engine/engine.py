@@ -218,12 +218,17 @@ class Engine:
             ports=spec.ports, groups=self.state.bound(spec.handle),
             defaults=self.state.bound(DEFAULT_TARGET), policies=self.state.policies(spec.handle),
             ping_gids=(idmap.host_base, idmap.host_base + idmap.size - 1),
+            hostname=spec.hostname,
         )
 
     def _context(self, spec: ContainerSpec, image: images.Image, rootfs: Path,
                  attachment: network.Attachment) -> policy.BundleContext:
         uid, gid = users.resolve(rootfs, spec.process.user or image.config.user)
-        args = list(image.config.entrypoint) + (spec.process.args or list(image.config.cmd))
+        if spec.process.entrypoint is not None:  # docker: a new entrypoint drops the CMD too
+            args = list(spec.process.entrypoint) + list(spec.process.args)
+        else:
+            args = list(image.config.entrypoint) + (spec.process.args or
+                                                    list(image.config.cmd))
         cwd = commands.start_path(rootfs, spec.process.cwd or image.config.working_dir or "/",
                                   "working directory")
         if args:
@@ -483,7 +488,8 @@ class Engine:
         limits = Limits.model_validate(record.spec.limits.model_dump() | changes)
         if self._status(record) in ("created", "running"):
             self.runc.update(handle, memory_bytes=limits.memory_bytes,
-                             cpu_shares=policy.effective_cpu_shares(limits), pids=limits.pids)
+                             cpu_shares=policy.effective_cpu_shares(limits), pids=limits.pids,
+                             cpu_quota=policy.cpu_quota(limits.cpus) if limits.cpus else None)
         if "disk_bytes" in changes:
             self.volumes.resize(self.layout.container(handle), limits.disk_bytes)
         self.state.replace_spec(record.spec.model_copy(update={"limits": limits}))
@@ -748,7 +754,8 @@ class Engine:
             connect_ports=landlock.connect_ports_text(spec),
             limits=LimitsInfo(memory_bytes=spec.limits.memory_bytes,
                               cpu_shares=policy.effective_cpu_shares(spec.limits),
-                              pids=spec.limits.pids, disk_bytes=spec.limits.disk_bytes),
+                              pids=spec.limits.pids, disk_bytes=spec.limits.disk_bytes,
+                              cpus=spec.limits.cpus),
             pid=record.pid if status is None else None, events=events,
             command=json.loads(record.command), created_at=record.created_at,
             started_at=record.started_at,

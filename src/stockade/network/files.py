@@ -7,10 +7,11 @@ from pathlib import Path
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 
 
-def hosts_file(handle: str, address: IPv4Address) -> str:
+def hosts_file(handle: str, address: IPv4Address, hostname: str | None = None) -> str:
+    names = handle if hostname in (None, handle) else f"{hostname} {handle}"
     return ("127.0.0.1\tlocalhost\n"
             "::1\tlocalhost ip6-localhost ip6-loopback\n"
-            f"{address}\t{handle}\n")
+            f"{address}\t{names}\n")
 
 
 def host_nameservers(path: Path = HOST_RESOLV_CONF) -> list[IPv4Address]:

@@ -41,6 +41,7 @@ class AttachRequest:
     defaults: list[str] = field(default_factory=list)
     policies: list[NetworkPolicy] = field(default_factory=list)
     ping_gids: tuple[int, int] | None = None
+    hostname: str | None = None  # named in /etc/hosts with the handle, when it differs
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ class NetworkManager:
         request.files_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
         hosts = request.files_dir / "hosts"
         resolv = request.files_dir / "resolv.conf"
-        hosts.write_text(files.hosts_file(request.handle, address))
+        hosts.write_text(files.hosts_file(request.handle, address, request.hostname))
         servers = list(self.config.dns_servers) if self.config.dns_servers is not None \
             else files.host_nameservers()
         resolv.write_text(files.resolv_conf(servers))

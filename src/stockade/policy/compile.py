@@ -22,7 +22,7 @@ def build_config(spec: ContainerSpec, host: HostFeatures, ctx: BundleContext) ->
     return {
         "ociVersion": OCI_VERSION,
         "root": {"path": ctx.rootfs, "readonly": False},
-        "hostname": spec.handle,
+        "hostname": spec.hostname or spec.handle,
         "mounts": [*paths.base_mounts(),
                    *(noexec.dir_mount(path, staged) for path, staged in ctx.noexec_dirs),
                    *paths.bind_mounts(spec.mounts), *ctx.extra_mounts,

@@ -3,6 +3,7 @@
 from stockade.spec import Limits
 
 MIB = 1 << 20
+CFS_PERIOD_US = 100_000  # the kernel's default period; --cpus sets the quota within it
 SHARES_FLOOR = 10
 SHARES_CAP = 1024
 NOFILE_SOFT = 1024
@@ -22,11 +23,19 @@ def effective_cpu_shares(limits: Limits) -> int:
     )
 
 
+def cpu_quota(cpus: float) -> int:
+    """Microseconds of CPU time per period for `cpus` CPUs (the kernel's floor is 1 ms)."""
+    return max(1000, round(cpus * CFS_PERIOD_US))
+
+
 def cgroup_resources(limits: Limits, devices: list[dict[str, object]]) -> dict[str, object]:
     """Hard memory (swap equal to the limit: none used), shares, pids, devices."""
     cpu: dict[str, object] = {"shares": effective_cpu_shares(limits)}
     if limits.cpuset_cpus is not None:
         cpu["cpus"] = limits.cpuset_cpus
+    if limits.cpus is not None:
+        cpu["quota"] = cpu_quota(limits.cpus)
+        cpu["period"] = CFS_PERIOD_US
     return {
         "memory": {"limit": limits.memory_bytes, "swap": limits.memory_bytes},
         "cpu": cpu,

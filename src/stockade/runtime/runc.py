@@ -106,7 +106,7 @@ class Runc:
         return proc.returncode
 
     def update(self, cid: str, memory_bytes: int | None = None, cpu_shares: int | None = None,
-               pids: int | None = None) -> None:
+               pids: int | None = None, cpu_quota: int | None = None) -> None:
         """Change cgroup limits of a live container (swap stays equal to memory: none)."""
         args: list[str] = []
         if memory_bytes is not None:
@@ -115,6 +115,8 @@ class Runc:
             args += ["--cpu-share", str(cpu_shares)]
         if pids is not None:
             args += ["--pids-limit", str(pids)]
+        if cpu_quota is not None:  # within the kernel's default period, as at create
+            args += ["--cpu-quota", str(cpu_quota), "--cpu-period", "100000"]
         if args:
             self._run("update", *args, cid)
 

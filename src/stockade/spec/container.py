@@ -73,6 +73,8 @@ class Limits(_Model):
     pids: int = Field(default=DEFAULT_PIDS, ge=1, le=MAX_PIDS)
     disk_bytes: int = DEFAULT_DISK
     cpuset_cpus: str | None = Field(default=None, pattern=r"^\d+([-,]\d+)*$")
+    # CPU time per period, in CPUs (1.5: one and a half CPUs' worth), on top of the shares
+    cpus: float | None = Field(default=None, ge=0.01, le=1024)
 
     @field_validator("memory_bytes", "disk_bytes", mode="before")
     @classmethod
@@ -122,6 +124,9 @@ class ProcessSpec(_Model):
     """What to run; empty args means the image's default command."""
 
     args: list[str] = []
+    # None: the image's entrypoint; a list replaces it, and then the image's command is not
+    # used either (docker's --entrypoint); [] runs `args` alone
+    entrypoint: list[str] | None = None
     env: dict[str, str] = {}
     cwd: str | None = None
     user: str | None = None
@@ -131,6 +136,11 @@ class ProcessSpec(_Model):
     @classmethod
     def _args(cls, value: list[str]) -> list[str]:
         return [_no_nul(a, "argument") for a in value]
+
+    @field_validator("entrypoint")
+    @classmethod
+    def _entrypoint(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [_no_nul(a, "entrypoint") for a in value]
 
     @field_validator("env")
     @classmethod
@@ -225,6 +235,9 @@ class ContainerSpec(_Model):
     """Everything a caller may ask of one container."""
 
     handle: Handle
+    # the container's host name (its UTS namespace); the handle when not given
+    hostname: str | None = Field(default=None,
+                                 pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
     image: str = Field(default="busybox", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
     process: ProcessSpec = ProcessSpec()
     limits: Limits = Limits()

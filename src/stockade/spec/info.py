@@ -14,6 +14,7 @@ class LimitsInfo(BaseModel):
     cpu_shares: int
     pids: int
     disk_bytes: int
+    cpus: float | None = None  # CPU time per period (CFS quota), when limited
 
 
 class DiskInfo(BaseModel):

@@ -31,5 +31,6 @@ class LimitsPatch(BaseModel):
 
     memory_bytes: int | str | None = None
     cpu_shares: int | None = None
+    cpus: float | None = None
     pids: int | None = None
     disk_bytes: int | str | None = None
