@@ -113,3 +113,32 @@ def test_writes_stay_in_the_containers_own_layer(engine: Engine) -> None:
     second = run(engine, ["sh", "-c", "cat /tmp/motd 2>/dev/null || echo pristine"])
     assert second.out.strip() == "pristine"
 
+
+def test_restart_runs_the_container_again_on_the_same_layer(engine: Engine) -> None:
+    script = "echo run >> /tmp/runs; cat /tmp/runs | wc -l; hostname; exit 3"
+    name = start_detached(engine, ["sh", "-c", script], hostname="again",
+                          process={"user": "root"})
+    first = engine.wait(name, 30)
+    assert first is not None and first.exit_code == 3
+    info = engine.restart(name)
+    assert info.state in ("running", "stopped")
+    second = engine.wait(name, 30)
+    assert second is not None and second.exit_code == 3
+    out, _ = containerkit.output(engine, name)
+    assert out.decode().split() == ["1", "again", "2", "again"]  # the layer kept the file
+    events = engine.inspect(name).events
+    assert events.count("exited: 3") == 2 and "restarted" in events
+    engine.destroy(name)
+    assert engine.list() == []
+
+
+def test_restart_stops_a_running_container_first_and_refuses_rm_ones(engine: Engine) -> None:
+    name = start_detached(engine, ["sleep", "600"])
+    pid = engine.inspect(name).pid
+    info = engine.restart(name, timeout=5)
+    assert info.state == "running" and info.pid not in (None, pid)
+    engine.destroy(name)
+    removed = spec(["true"])
+    engine.create(removed, auto_remove=True)
+    with pytest.raises(Conflict, match="--rm"):
+        engine.restart(removed.handle)

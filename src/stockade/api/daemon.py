@@ -147,6 +147,10 @@ class Daemon:
         with self.locks.held(handle):
             return self.engine.start(handle)
 
+    def restart(self, handle: str, timeout_s: float | None) -> ContainerInfo:
+        with self.locks.held(handle):
+            return self.engine.restart(handle, timeout_s)
+
     # -- background work --------------------------------------------------------------------
 
     def start_background(self) -> None:

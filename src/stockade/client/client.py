@@ -156,6 +156,11 @@ class Client:
         return ContainerInfo.model_validate(self._call(
             "POST", f"/v1/containers/{handle}/stop", {"timeout_s": timeout}))
 
+    def restart(self, handle: str, timeout: float | None = None) -> ContainerInfo:
+        """Stop it if it runs, then run it again on the same writable layer."""
+        return ContainerInfo.model_validate(self._call(
+            "POST", f"/v1/containers/{handle}/restart", {"timeout_s": timeout}))
+
     def signal(self, handle: str, signal: str = "TERM") -> None:
         self._call("POST", f"/v1/containers/{handle}/signal", {"signal": signal})
 

@@ -44,6 +44,7 @@ from stockade.runtime.conmon import Conmon
 from stockade.runtime.logfile import LogFiles
 from stockade.runtime.runc import Runc, RuncError, Stdio
 from stockade.spec import (
+    BindMount,
     Capacity,
     ContainerInfo,
     ContainerMetrics,
@@ -184,19 +185,26 @@ class Engine:
         rootfs = self.volumes.create(directory, image.layers, owner=self.config.id_base,
                                      disk_bytes=spec.limits.disk_bytes)
         self.phases.lap(spec.handle, "volume")
+        self._bring_up(spec, stdin, image, rootfs.merged, mounts, undo)
+
+    def _bring_up(self, spec: ContainerSpec, stdin: bool, image: images.Image, rootfs: Path,
+                  mounts: builtins.list[BindMount], undo: Undo) -> None:
+        """Network reservation, the config, the monitor and `runc create`, the wiring: what a
+        create does once the root filesystem exists, and a restart does again."""
+        staging = self.layout.binds(spec.handle)
         undo.push(lambda: self.network.detach(spec.handle))
         modes.make_dir(self.layout.network_files(spec.handle), modes.GATE,
                        group=self.config.id_base)
         request = self._network_request(spec)
         attachment = self.network.reserve(request)
         self.phases.lap(spec.handle, "network")
-        context = self._context(spec, image, rootfs.merged, attachment)
-        staged_dirs = noexec_dirs.stage(rootfs.merged, noexec_policy.rootfs_dirs(spec), staging)
+        context = self._context(spec, image, rootfs, attachment)
+        staged_dirs = noexec_dirs.stage(rootfs, noexec_policy.rootfs_dirs(spec), staging)
         context = context.model_copy(update={"noexec_dirs": tuple(staged_dirs)})
         config = policy.build_config(spec.model_copy(update={"mounts": mounts}), self.host,
                                      context)
         bundle = self.layout.bundle(spec.handle)
-        bundle.mkdir(mode=0o700)
+        bundle.mkdir(mode=0o700, exist_ok=True)
         private.write(bundle / "config.json", json.dumps(config, indent=1))
         self.phases.lap(spec.handle, "policy")
         undo.push(lambda: self._release_runtime(spec.handle))
@@ -303,6 +311,38 @@ class Engine:
                     self.runc.kill(handle, "KILL")
                 self.wait(handle, self.config.stop_timeout_s)
         return self.inspect(handle)
+
+    def restart(self, handle: str, timeout: float | None = None) -> ContainerInfo:
+        """Stop (TERM, then KILL after the grace period) if it runs, then run the container
+        again on the same writable layer: a new monitor, namespace and network wiring (its
+        address may change), the same spec. A failure leaves it stopped, with an event."""
+        record = self.state.get(handle)
+        if record.state == "creating":
+            raise Conflict(f"container {handle} is still being created")
+        if record.auto_remove:
+            raise Conflict(f"container {handle} is removed when it exits (--rm); it cannot be "
+                           "restarted")
+        self.stop(handle, timeout)
+        self.phases.mark(handle, fresh=True)
+        self._release_runtime(handle)
+        self.network.detach(handle)
+        self.state.clear_exit(handle)
+        spec = record.spec
+        staging = self.layout.binds(handle)
+        undo = Undo()
+        try:
+            undo.push(lambda: binds.unstage(staging))
+            mounts = binds.stage(spec.mounts, self.config.bind_allowlist, staging)
+            rootfs = self.volumes.rootfs(self.layout.container(handle)).merged
+            self._bring_up(spec, False, self.images.get(spec.image), rootfs, mounts, undo)
+        except BaseException as exc:
+            undo.run()
+            self.state.add_event(handle, "restart failed", str(exc).splitlines()[0]
+                                 if str(exc) else type(exc).__name__)
+            self.state.record_exit(handle, ExitStatus(None, False, time.time()))
+            raise
+        self.state.add_event(handle, "restarted")
+        return self.start(handle)
 
     # -- how inits end ----------------------------------------------------------------------
 

@@ -246,6 +246,13 @@ class StateStore:
                         (status.exit_code, int(status.oom_killed), status.finished_at, handle))
             return cur.rowcount == 1
 
+    def clear_exit(self, handle: str) -> None:
+        """A restart: the container is about to run again under a new monitor."""
+        with self._cursor() as cur:
+            cur.execute("UPDATE containers SET exit_code = NULL, oom_killed = 0, "
+                        "finished_at = NULL, monitor_lost_at = NULL, exit_reported = 0, "
+                        "pid = NULL, started_at = NULL WHERE handle = ?", (handle,))
+
     def record_monitor_lost(self, handle: str, when: float) -> bool:
         with self._cursor() as cur:
             cur.execute("UPDATE containers SET monitor_lost_at = ? "

@@ -89,6 +89,13 @@ def stop(handle: OwnedHandle, request: StopRequest, daemon: DaemonDep) -> Contai
     return daemon.stop(handle, request.timeout_s)
 
 
+@router.post("/{handle}/restart")
+def restart(handle: OwnedHandle, request: StopRequest, daemon: DaemonDep) -> ContainerInfo:
+    """Stop it if it runs (TERM, KILL after `timeout_s`), then run it again on the same
+    writable layer."""
+    return daemon.restart(handle, request.timeout_s)
+
+
 @router.post("/{handle}/signal", status_code=status.HTTP_204_NO_CONTENT)
 def signal(handle: OwnedHandle, request: SignalRequest, daemon: DaemonDep) -> Response:
     daemon.engine.signal(handle, request.signal)
