@@ -21,5 +21,6 @@ def create_app(daemon: Daemon) -> FastAPI:
         app.include_router(module.router)
     app.include_router(processes.router)
     app.add_middleware(Gate, recorder=daemon, max_body=daemon.config.max_body_bytes,
+                       max_archive=daemon.config.max_archive_bytes,
                        identities=Identities(daemon.config))
     return app

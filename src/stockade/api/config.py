@@ -97,6 +97,9 @@ class ServerConfig(BaseModel):
     socket: Path = DEFAULT_SOCKET
     tcp: TlsListener | None = None
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    # an archive copied into a container (PUT /containers/{h}/archive); its disk quota holds
+    # what is written anyway
+    max_archive_bytes: int = Field(default=1 << 30, ge=1024)
     reaper_interval_s: float = Field(default=0.5, gt=0)
     # the host baseline (docs/host.md): how often drift is looked for, the containers the
     # kernel key quota must hold, and where `host harden` writes its sysctl drop-in

@@ -57,10 +57,11 @@ class RateLimiter:
 
 class Gate:
     def __init__(self, app: Any, recorder: Recorder, max_body: int,
-                 identities: Identities) -> None:
+                 identities: Identities, max_archive: int | None = None) -> None:
         self.app = app
         self.recorder = recorder
         self.max_body = max_body
+        self.max_archive = max_archive or max_body
         self.identities = identities
         self.rates = RateLimiter()
         self.streams: Counter[str] = Counter()  # open WebSocket streams per identity
@@ -111,34 +112,40 @@ class Gate:
             await self._account(scope, "429")
             return
         length = dict(scope.get("headers") or []).get(b"content-length", b"0")
-        if not websocket and (not length.isdigit() or int(length) > self.max_body):
-            await self._too_large(send)
+        limit = self._body_limit(scope)
+        if not websocket and (not length.isdigit() or int(length) > limit):
+            await self._too_large(send, limit)
             return
         outcome: dict[str, str] = {"result": "no response"}
         if websocket:
             self.streams[identity.name] += 1
         try:
-            await self.app(scope, self._counted(receive), self._watched(send, outcome))
+            await self.app(scope, self._counted(receive, limit), self._watched(send, outcome))
         except _TooLarge:
-            await self._too_large(send)
+            await self._too_large(send, limit)
             outcome["result"] = "413"
         finally:
             if websocket:
                 self.streams[identity.name] -= 1
         await self._account(scope, outcome["result"])
 
-    async def _too_large(self, send: Any) -> None:
-        await _reply(send, 413, "too_large", f"request bodies are limited to "
-                     f"{self.max_body} bytes")
+    def _body_limit(self, scope: dict[str, Any]) -> int:
+        """An archive copied into a container may be large; every other body is small."""
+        if scope.get("method") == "PUT" and str(scope.get("path", "")).endswith("/archive"):
+            return self.max_archive
+        return self.max_body
 
-    def _counted(self, receive: Any) -> Any:
+    async def _too_large(self, send: Any, limit: int) -> None:
+        await _reply(send, 413, "too_large", f"request bodies are limited to {limit} bytes")
+
+    def _counted(self, receive: Any, limit: int) -> Any:
         seen = 0
 
         async def counted() -> dict[str, Any]:
             nonlocal seen
             message: dict[str, Any] = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_body:  # a chunked body that lied by omission
+            if seen > limit:  # a chunked body that lied by omission
                 raise _TooLarge
             return message
         return counted

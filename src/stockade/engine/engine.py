@@ -8,12 +8,12 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from stockade import images, native, network, policy, volumes
-from stockade.engine import binds, modes, noexec_dirs, recovery, sessions, usage
+from stockade.engine import archive, binds, modes, noexec_dirs, recovery, sessions, usage
 from stockade.engine.config import EngineConfig
 from stockade.engine.landlock_events import LandlockEvents, Setting
 from stockade.engine.layout import Layout
@@ -31,7 +31,9 @@ from stockade.engine.state import (
 from stockade.errors import Conflict, HostUnsupported, InvalidSpec, NotFound
 from stockade.host import HostFeatures
 from stockade.images import commands, users, vulndb
+from stockade.images.limits import UnpackLimits
 from stockade.images.progress import Progress
+from stockade.images.unpack import IdShift, UnpackReport
 from stockade.linux import private
 from stockade.network import netlog
 from stockade.policy import landlock
@@ -719,6 +721,25 @@ class Engine:
                 sessions.remove(session)
                 gone += 1
         return gone
+
+    # -- files in and out (stockade cp) ---------------------------------------------------
+
+    def archive_out(self, handle: str, path: str) -> Iterator[bytes]:
+        """`path` of the container's tree as a tar stream (engine/archive.py)."""
+        record = self.state.get(handle)
+        if record.state == "creating":
+            raise Conflict(f"container {handle} is still being created")
+        return archive.pack(self.volumes.rootfs(self.layout.container(handle)).merged, path,
+                            self.config.id_base)
+
+    def archive_in(self, handle: str, path: str, stream: BinaryIO) -> UnpackReport:
+        """Unpack a tar stream into the existing directory `path` of the container."""
+        record = self.state.get(handle)
+        if record.state == "creating":
+            raise Conflict(f"container {handle} is still being created")
+        ids = IdShift(self.config.id_base, policy.IdMap(host_base=self.config.id_base).size)
+        return archive.unpack(self.volumes.rootfs(self.layout.container(handle)).merged, path,
+                              stream, ids, UnpackLimits())
 
     # -- logs -----------------------------------------------------------------------------
 

@@ -58,11 +58,18 @@ class UnpackReport:
 
 
 class LayerUnpacker:
-    """Applies entries to one fresh, empty layer directory."""
+    """Applies entries to one fresh, empty layer directory; or, with `live`, to a directory
+    of a running container's tree (`stockade cp`): there whiteouts are skipped, not made,
+    and the archive's own root entry does not change the target directory."""
 
-    def __init__(self, root: Path, ids: IdShift, keep_setuid: bool, limits: UnpackLimits,
-                 on_bytes: Callable[[int], None] | None = None) -> None:
-        self._root_fd = os.open(root, _DIR_FLAGS | os.O_NOFOLLOW | os.O_CLOEXEC)
+    def __init__(self, root: Path | int, ids: IdShift, keep_setuid: bool,
+                 limits: UnpackLimits, on_bytes: Callable[[int], None] | None = None,
+                 live: bool = False) -> None:
+        """`root` is the directory, or a descriptor of it (which is duplicated)."""
+        self._root_fd = os.dup(root) if isinstance(root, int) else \
+            os.open(root, _DIR_FLAGS | os.O_NOFOLLOW | os.O_CLOEXEC)
+        os.set_inheritable(self._root_fd, False)
+        self._live = live
         self._ids = ids
         self._keep_setuid = keep_setuid
         self._limits = limits
@@ -97,9 +104,13 @@ class LayerUnpacker:
         if paths.is_aufs_metadata(rel):
             self.report.skipped.append(f"{rel} (aufs metadata)")
         elif rel == "":
-            self._root_entry(entry)
+            if not self._live:
+                self._root_entry(entry)
         elif paths.is_whiteout(rel):
-            self._whiteout(rel)
+            if self._live:
+                self.report.skipped.append(f"{rel} (a whiteout: only image layers have them)")
+            else:
+                self._whiteout(rel)
         elif entry.kind in (CHAR, BLOCKDEV):
             self.report.skipped.append(f"{rel} (device node)")
         elif entry.kind not in (REGULAR, DIRECTORY, SYMLINK, HARDLINK, FIFO):

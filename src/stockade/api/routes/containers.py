@@ -1,9 +1,11 @@
 """Containers: create, list, inspect, lifecycle, limits, properties, ports, metrics, logs."""
 
+import asyncio
+import tempfile
 import time
-from typing import Annotated
+from typing import Annotated, BinaryIO, cast
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from stockade.api import logstream
@@ -140,6 +142,34 @@ def logs(handle: OwnedHandle, daemon: DaemonDep,
     engine = daemon.engine
     return StreamingResponse(logstream.body(files, query, lambda: engine.has_ended(handle)),
                              media_type="application/x-ndjson")
+
+
+@router.get("/{handle}/archive")
+def get_archive(handle: OwnedHandle, daemon: DaemonDep,
+                path: Annotated[str, Query(min_length=1, max_length=4096)]) -> Response:
+    """`path` of the container's tree as a tar stream (symlinks on the way are refused)."""
+    return StreamingResponse(daemon.engine.archive_out(handle, path),
+                             media_type="application/x-tar")
+
+
+@router.put("/{handle}/archive")
+async def put_archive(handle: OwnedHandle, daemon: DaemonDep, request: Request, who: ActorDep,
+                      path: Annotated[str, Query(min_length=1, max_length=4096)],
+                      ) -> dict[str, object]:
+    """Unpack the tar body into the existing directory `path`: the image unpacker's rules,
+    ids shifted into the container's range, setuid bits stripped, no devices."""
+    # beyond 1 MiB it goes to a file under the state root (root's alone), not to /tmp
+    with tempfile.SpooledTemporaryFile(max_size=1 << 20,
+                                       dir=str(daemon.engine.config.root)) as body:
+        async for chunk in request.stream():
+            body.write(chunk)
+        body.seek(0)
+        report = await asyncio.to_thread(daemon.engine.archive_in, handle, path,
+                                         cast(BinaryIO, body))
+    daemon.security("files copied in", handle, {"path": path, "entries": report.entries,
+                                                "stripped_setuid": report.stripped_setuid}, who)
+    return {"entries": report.entries, "bytes": report.bytes_written,
+            "skipped": report.skipped, "stripped_setuid": report.stripped_setuid}
 
 
 @router.get("/{handle}/limits")
