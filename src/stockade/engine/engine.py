@@ -40,7 +40,7 @@ from stockade.policy import landlock
 from stockade.policy import noexec as noexec_policy
 from stockade.policy import runtime as runtime_policy
 from stockade.policy.exec import exec_process
-from stockade.runtime import apparmor, cgroups, memfd
+from stockade.runtime import apparmor, cgroups, memfd, processes
 from stockade.runtime import conmon as monitor
 from stockade.runtime.conmon import Conmon
 from stockade.runtime.logfile import LogFiles
@@ -721,6 +721,12 @@ class Engine:
                 sessions.remove(session)
                 gone += 1
         return gone
+
+    def top(self, handle: str) -> builtins.list[processes.ProcessRow]:
+        """The container's processes as its cgroup holds them."""
+        self.state.get(handle)
+        return processes.in_cgroup(self._cgroup_path(handle), self.config.id_base,
+                                   policy.IdMap(host_base=self.config.id_base).size)
 
     # -- files in and out (stockade cp) ---------------------------------------------------
 

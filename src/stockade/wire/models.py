@@ -84,6 +84,18 @@ class EventOut(BaseModel):
     detail: str
 
 
+class TopRow(BaseModel):
+    """One process of a container (`stockade top`): pid and uid as the container sees
+    them, the host pid beside."""
+
+    pid: int
+    host_pid: int
+    uid: int
+    state: str
+    rss_bytes: int
+    command: str
+
+
 class Ping(BaseModel):
     ok: bool = True
     version: str

@@ -21,6 +21,7 @@ from stockade.wire.models import (
     NetInRequest,
     PropertiesPatch,
     StopRequest,
+    TopRow,
 )
 from stockade.wire.process import SignalRequest
 from stockade.wire.stream import Stream
@@ -142,6 +143,12 @@ def logs(handle: OwnedHandle, daemon: DaemonDep,
     engine = daemon.engine
     return StreamingResponse(logstream.body(files, query, lambda: engine.has_ended(handle)),
                              media_type="application/x-ndjson")
+
+
+@router.get("/{handle}/top")
+def top(handle: OwnedHandle, daemon: DaemonDep) -> list[TopRow]:
+    """The container's processes, read from its cgroup and /proc on the host."""
+    return [TopRow(**vars(row)) for row in daemon.engine.top(handle)]
 
 
 @router.get("/{handle}/archive")
