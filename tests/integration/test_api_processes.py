@@ -472,10 +472,13 @@ def test_a_daemon_restart_during_an_attached_run_loses_no_output(daemon: Daemon)
     read_end, write_end = os.pipe()
     result: list[int] = []
 
+    def start() -> None:
+        daemon.engine.start(request.handle)
+
     def attached() -> None:
         result.append(streams.attach(daemon.socket, request.handle, "init", None, write_end,
                                      write_end, tty=False, close_stdin=True,
-                                     on_attached=lambda: daemon.engine.start(request.handle)))
+                                     on_attached=start))
 
     client = threading.Thread(target=attached, daemon=True)
     client.start()
