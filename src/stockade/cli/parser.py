@@ -84,6 +84,8 @@ class Parser(argparse.ArgumentParser):
                           help="Show this message and exit.")
 
     def add_argument(self, *names: Any, **kwargs: Any) -> argparse.Action:
+        if kwargs.get("required") and kwargs.get("help"):
+            kwargs["help"] += " [required]"
         action = super().add_argument(*names, **kwargs)
         self.options += action.option_strings
         if action.nargs == 0:
