@@ -669,8 +669,8 @@ def parse(argv: Sequence[str]) -> Parsed:
     found = top = parser.parse_args(argv)
     while node.subcommands:
         rest: list[str] = found.rest
-        if not rest:
-            parser.print_help(sys.stderr)
+        if not rest:  # as click and docker: the help on stdout, and a usage error's code
+            parser.print_help()
             raise SystemExit(USAGE_ERROR)
         child = node.find(rest[0])
         if child is None:
