@@ -477,7 +477,8 @@ def test_a_daemon_restart_during_an_attached_run_loses_no_output(daemon: Daemon)
 
     def attached() -> None:
         result.append(streams.attach(daemon.socket, request.handle, "init", None, write_end,
-                                     write_end, tty=False, close_stdin=True, on_attached=start))
+                                     write_end, tty=False, close_stdin=True,
+                                     on_attached=start))
 
     client = threading.Thread(target=attached, daemon=True)
     client.start()

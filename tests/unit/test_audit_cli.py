@@ -4,15 +4,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from stockade.audit import AuditLog
-from stockade.cli.main import app
+from stockade.cli import main
 from stockade.engine.layout import Layout
-from stockade.errors import InvalidSpec
 from tests.unit.audit_helpers import lines, write
 
 
@@ -25,23 +24,33 @@ def root(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _run(*args: str) -> tuple[int, str]:
-    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout
+@pytest.fixture(autouse=True)
+def _wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
 
 
-def test_the_table_shows_every_record(root: Path) -> None:
-    code, out = _run("--root", str(root), "audit")
+Run = Callable[..., tuple[int, str]]
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    """`stockade ARGS...` through the parser and the command: (exit code, stdout)."""
+    def invoke(*args: str) -> tuple[int, str]:
+        return main.run(list(args)), capsys.readouterr().out
+
+    return invoke
+
+
+def test_the_table_shows_every_record(root: Path, run: Run) -> None:
+    code, out = run("--root", str(root), "audit")
     assert code == 0
     header = out.splitlines()[0].split()
     assert header == ["SEQ", "TIME", "KIND", "ACTOR", "ACTION", "TARGET", "RESULT"]
     assert "web3" in out and "error: no such image" in out
 
 
-def test_json_and_tail(root: Path) -> None:
-    code, out = _run("audit", "--root", str(root), "--json", "--tail", "2")
+def test_json_and_tail(root: Path, run: Run) -> None:
+    code, out = run("audit", "--root", str(root), "--json", "--tail", "2")
     assert code == 0
     records = json.loads(out)
     assert [r["seq"] for r in records] == [2, 3]
@@ -49,34 +58,37 @@ def test_json_and_tail(root: Path) -> None:
                                "details", "prev", "hash"}
 
 
-def test_verify_passes_then_names_the_edit(root: Path) -> None:
-    code, out = _run("--root", str(root), "audit", "--verify")
+def test_verify_passes_then_names_the_edit(root: Path, run: Run) -> None:
+    code, out = run("--root", str(root), "audit", "--verify")
     assert code == 0
     assert out.splitlines()[0] == "audit log intact: 4 records"
     head = out.splitlines()[1].removeprefix("head: ")
     log = AuditLog(Layout(root).audit_log)
     original = lines(log)
     write(log, [*original[:1], original[1].replace(b'"ok"', b'"OK"'), *original[2:]])
-    code, out = _run("--root", str(root), "audit", "--verify")
+    code, out = run("--root", str(root), "audit", "--verify")
     assert code == 1
     assert "record 1 (line 2) was edited" in out
-    code, out = _run("--root", str(root), "audit", "--anchor", head, "--json")
+    code, out = run("--root", str(root), "audit", "--anchor", head, "--json")
     assert code == 1
     assert [p["kind"] for p in json.loads(out)["problems"]] == ["edited"]
 
 
-def test_verify_names_truncation_and_a_foreign_anchor(root: Path) -> None:
+def test_verify_names_truncation_and_a_foreign_anchor(root: Path, run: Run) -> None:
     log = AuditLog(Layout(root).audit_log)
     write(log, lines(log)[:2])
-    code, out = _run("--root", str(root), "audit", "--verify", "--anchor", "ab" * 32)
+    code, out = run("--root", str(root), "audit", "--verify", "--anchor", "ab" * 32)
     assert code == 1
     assert "records 2..3 were removed from the end" in out
     assert "no record has the head hash given" in out
 
 
-def test_a_bad_anchor_is_a_usage_error(root: Path) -> None:
-    with pytest.raises(InvalidSpec):
-        _run("--root", str(root), "audit", "--verify", "--anchor", "xyz")
+def test_a_bad_anchor_is_one_line_and_125(root: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as ended:
+        main.main(["--root", str(root), "audit", "--verify", "--anchor", "xyz"])
+    assert ended.value.code == main.PLATFORM_ERROR
+    assert capsys.readouterr().err.startswith("stockade: error: --anchor: ")
 
 
 def test_the_root_comes_from_the_environment_too(root: Path) -> None:

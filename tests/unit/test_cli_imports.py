@@ -1,12 +1,21 @@
 """What starting the CLI loads, checked in a fresh interpreter: the import contract
 (pyproject.toml, `lint-imports`) sees the import statements, this sees what actually runs,
-so a heavy package pulled in through a third-party module is caught too (issue 18)."""
+so a heavy package pulled in through a third-party module is caught too (issue 18).
+
+`ps`, `inspect`, `version` and `--help` run whole here, against a stand-in daemon on a
+unix socket, and must load none of the heavy packages: they are what a user runs most and
+what docs/performance.md measures against `podman ps`."""
 
 import json
 import subprocess
 import sys
+import textwrap
+import time
+from pathlib import Path
 
 import pytest
+
+from stockade.spec import ContainerInfo
 
 # the server's packages, and what made the CLI slow before: httpx (~90 ms cold),
 # websockets (only process streams need it), pyroute2, FastAPI, uvicorn
@@ -14,6 +23,33 @@ HEAVY = ("stockade.engine", "stockade.api", "stockade.network", "stockade.images
          "stockade.volumes", "stockade.verify", "stockade.runtime", "stockade.host",
          "stockade.policy", "stockade.audit", "stockade.settings", "httpx", "websockets",
          "pyroute2", "fastapi", "uvicorn", "nftables")
+# what a one-shot command should not pay for: the parsers and the models it replaced
+# (typer ~140 ms with click, rich and pydantic), the spec and the typed client
+STARTUP = ("pydantic", "pydantic_core", "typer", "click", "rich", "stockade.spec",
+           "stockade.client.client", "stockade.wire.models", "stockade.wire.stream")
+
+# A daemon that answers every request from a table of paths, one connection each.
+_DAEMON = """
+import json, socket, threading
+ANSWERS = json.loads({answers!r})
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind({socket!r})
+server.listen(8)
+def serve():
+    while True:
+        conn, _ = server.accept()
+        head = b""
+        while b"\\r\\n\\r\\n" not in head:
+            head += conn.recv(4096)
+        path = head.split(b" ")[1].decode().split("?")[0]
+        body = json.dumps(ANSWERS.get(path, {{"error": {{"kind": "not_found",
+                                                         "message": path}}}})).encode()
+        status = "200 OK" if path in ANSWERS else "404 Not Found"
+        conn.sendall(f"HTTP/1.1 {{status}}\\r\\ncontent-type: application/json\\r\\n"
+                     f"content-length: {{len(body)}}\\r\\n\\r\\n".encode() + body)
+        conn.close()
+threading.Thread(target=serve, daemon=True).start()
+"""
 
 
 def _loaded(code: str) -> set[str]:
@@ -35,9 +71,45 @@ def test_the_cli_and_the_client_load_nothing_of_the_server(code: str) -> None:
     assert not _within(loaded, HEAVY)
 
 
-def test_starting_the_cli_loads_no_models() -> None:
-    """pydantic and the spec cost about 65 ms; `--help` and a bad flag need neither, so
-    they come with the first command that talks to the daemon or builds a spec."""
-    loaded = _loaded("import stockade.cli.main")
-    assert "typer" in loaded
-    assert not _within(loaded, ("pydantic", "stockade.spec", "stockade.client.client"))
+@pytest.fixture
+def answers() -> dict[str, object]:
+    info = ContainerInfo(handle="web", state="running", image="busybox",
+                         limits={"memory_bytes": 1 << 28, "cpu_shares": 256, "pids": 512,
+                                 "disk_bytes": 1 << 30},
+                         command=["sleep", "300"], created_at=time.time())
+    item = info.model_dump(mode="json")
+    version = {"version": "0.1.0", "api": "v1", "python": "3.11", "runc": "1.2",
+               "runc_binary": "/usr/sbin/runc", "kernel": "6", "arch": "x86_64"}
+    return {"/v1/containers": [item], "/v1/containers/web": item, "/v1/version": version}
+
+
+@pytest.mark.parametrize("argv", [
+    ["ps"], ["ps", "-a", "--no-trunc"], ["ps", "--json"], ["ps", "-q", "--filter", "name=w"],
+    ["ps", "--format", "table {{.handle}}\\t{{.state}}"], ["inspect", "web"],
+    ["inspect", "web", "--json"], ["version"], ["--help"], ["run", "--help"],
+    ["image", "ls", "--help"], ["--version"],
+])
+def test_one_shot_commands_load_no_models_and_no_heavy_package(
+        tmp_path: Path, answers: dict[str, object], argv: list[str]) -> None:
+    socket = str(tmp_path / "d.sock")
+    script = textwrap.dedent(_DAEMON.format(answers=json.dumps(answers), socket=socket)) + \
+        textwrap.dedent(f"""
+        import contextlib, io, json, sys
+        from stockade.cli import main
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            try:
+                main.main(["--socket", {socket!r}, *{argv!r}])
+            except SystemExit as ended:
+                code = ended.code
+        print(json.dumps({{"code": code, "out": out.getvalue(),
+                          "modules": sorted(sys.modules)}}))
+        """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=False, timeout=60)
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["code"] == 0, done.stderr
+    assert "web" in result["out"] or argv[0].startswith("-") or "help" in argv[-1] \
+        or argv == ["version"], result["out"]
+    loaded = set(result["modules"])
+    assert not _within(loaded, HEAVY + STARTUP), sorted(_within(loaded, HEAVY + STARTUP))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from stockade.cli import logs_view
+from stockade.cli import logs_view, session
 from stockade.cli import main as cli
 from stockade.errors import InvalidSpec
 from stockade.wire.logs import LogRecord, StreamName
@@ -91,7 +91,7 @@ class FakeClient:
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, client: FakeClient, *args: str) -> int:
-    monkeypatch.setattr(cli, "_engine", lambda ctx: client)
+    monkeypatch.setattr(session, "open_client", lambda options: client)
     monkeypatch.setattr(sys, "argv", ["stockade", "logs", *args])
     with pytest.raises(SystemExit) as ended:
         cli.main()

@@ -1,21 +1,31 @@
 """How `run` and `create` split their positionals into the image and the command: docker's
-`IMAGE [COMMAND...]`, `-- COMMAND...` for the embedded image, and `--image` as an alias."""
+`IMAGE [COMMAND...]`, `-- COMMAND...` for the embedded image, and `--image` as an alias;
+options stop at the first positional, and an option's value may begin with `-`."""
 
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from stockade.cli import main
+from stockade.cli import session
+from stockade.cli.containers import log_options
 from stockade.errors import InvalidSpec
+from tests.unit.clikit import invoke
 
 
 class _Recorder:
     def __init__(self) -> None:
         self.specs: list[Any] = []
+        self.socket = "/nonexistent"
 
     def create(self, spec: Any, **_: Any) -> None:
         self.specs.append(spec)
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> _Recorder:
+    recorded = _Recorder()
+    monkeypatch.setattr(session, "open_client", lambda options: recorded)
+    return recorded
 
 
 @pytest.mark.parametrize(("args", "image", "command"), [
@@ -29,34 +39,92 @@ class _Recorder:
     (["--image", "alpine", "--", "echo", "hi"], "alpine", ["echo", "hi"]),
     (["--image", "alpine", "echo", "hi"], "alpine", ["echo", "hi"]),
     (["--name", "n", "--", "alpine"], "busybox", ["alpine"]),
+    (["-e", "A=1", "busybox", "sh", "-e", "-x"], "busybox", ["sh", "-e", "-x"]),  # the command's
+    (["--name=n", "-m64M", "busybox", "--name", "x"], "busybox", ["--name", "x"]),
 ])
 @pytest.mark.parametrize("verb", [["run", "-d"], ["create"]])
 def test_the_first_positional_is_the_image_unless_after_dashes(
-        monkeypatch: pytest.MonkeyPatch, verb: list[str], args: list[str], image: str,
-        command: list[str]) -> None:
-    recorder = _Recorder()
-    monkeypatch.setattr(main, "_engine", lambda ctx: recorder)
-    result = CliRunner().invoke(main.app, [*verb, *args])
-    assert result.exit_code == 0, result.output
+        recorder: _Recorder, capsys: pytest.CaptureFixture[str], verb: list[str],
+        args: list[str], image: str, command: list[str]) -> None:
+    code, out, err = invoke(capsys, *verb, *args)
+    assert code == 0, err
     (spec,) = recorder.specs
     assert (spec.image, spec.process.args) == (image, command)
+    assert out == f"{spec.handle}\n"
+
+
+def test_options_reach_the_spec(recorder: _Recorder, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = invoke(capsys, "run", "-dit", "--name", "web", "-m", "256M", "--pids", "48",
+                          "-e", "A=1", "-eB=2", "-v", "/srv/a:/a", "-p", "8080:80/udp",
+                          "--security-group", "g1", "--log-opt", "max-file=3",
+                          "--cap-add", "NET_RAW", "busybox", "sleep", "1")
+    assert code == 0, err
+    (spec,) = recorder.specs
+    assert spec.handle == "web" and spec.process.terminal
+    assert (spec.limits.memory_bytes, spec.limits.pids) == (256 << 20, 48)
+    assert spec.process.env == {"A": "1", "B": "2"}
+    assert [(m.host_path, m.read_only) for m in spec.mounts] == [("/srv/a", True)]
+    assert [(p.host_port, p.protocol) for p in spec.ports] == [(8080, "udp")]
+    assert spec.security_groups == ["g1"] and spec.log.max_files == 3
+    assert spec.cap_add == ["CAP_NET_RAW"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--memory", "-5M"], "memory"),  # the value, though it begins with '-', reaches validation
+    (["--pids", "-1"], "pids"),
+    (["--disk", "lots"], "malformed size"),
+    (["--log-opt", "size=1m"], "--log-opt"),
+])
+def test_a_bad_value_is_one_line_and_125(recorder: _Recorder,
+                                         capsys: pytest.CaptureFixture[str], args: list[str],
+                                         message: str) -> None:
+    code, out, err = invoke(capsys, "run", *args, "--", "true")
+    assert code == 125 and out == ""
+    assert err.count("\n") == 1 and err.startswith("stockade: error: ") and message in err
+    assert recorder.specs == []
+
+
+@pytest.mark.parametrize("args", [["run", "--bogus"], ["ps", "extra"], ["destroy"],
+                                  ["exec"], ["bogus"], ["stop", "--time", "soon", "x"],
+                                  ["audit", "--tail", "-1"]])
+def test_a_line_that_cannot_be_read_is_a_usage_error(capsys: pytest.CaptureFixture[str],
+                                                     args: list[str]) -> None:
+    code, out, err = invoke(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.startswith("usage: stockade") and "error:" in err
 
 
 @pytest.mark.parametrize("verb", ["run", "create"])
-def test_help_shows_readable_placeholders(verb: str) -> None:
-    shown = CliRunner(env={"COLUMNS": "160"}).invoke(main.app, [verb, "--help"]).stdout
-    options = shown[shown.index("Options"):]
-    for placeholder in ("SIZE", "HOST:CONTAINER[:ro|:rw]", "HOST:CONTAINER[/udp]",
-                        "NAME=VALUE", "IMAGE", "PORTS"):
-        assert f" {placeholder} " in options, placeholder
-    rows = [line for line in options.splitlines() if "--help" not in line]
-    assert not any("<list[str]>" in row or "<bool>" in row for row in rows), options
-    usage = next(line for line in shown.splitlines() if "Usage:" in line)
-    assert f"{verb} [OPTIONS] [IMAGE [COMMAND]]" in usage
+def test_help_shows_readable_placeholders(capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch, verb: str) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
+    for flag in ("--help", "-h"):
+        code, shown, _ = invoke(capsys, verb, flag)
+        assert code == 0
+        options = shown[shown.index("options:"):]
+        for placeholder in ("SIZE", "HOST:CONTAINER[:ro|:rw]", "HOST:CONTAINER[/udp]",
+                            "NAME=VALUE", "IMAGE", "PORTS", "CAP"):
+            assert f" {placeholder}" in options, placeholder
+        assert "-m, --memory SIZE" in options and "-v, --volume HOST:CONTAINER[:ro|:rw]" in options
+        assert not any(word in shown for word in ("<list[str]>", "<bool>", "<str>", "<path>"))
+        usage = shown.splitlines()[:2]
+        assert usage == [f"usage: stockade {verb} [OPTIONS] IMAGE [COMMAND [ARG...]]",
+                         f"       stockade {verb} [OPTIONS] -- COMMAND [ARG...]"]
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from stockade import __version__
+
+    assert invoke(capsys, "--version") == (0, f"stockade {__version__}\n", "")
+    code, out, _ = invoke(capsys, "-h")
+    assert code == 0 and "commands:" in out and "security-group" in out
+    code, out, err = invoke(capsys)  # no command: the help, with a usage error's code
+    assert (code, err) == (2, "") and "commands:" in out
+    code, out, err = invoke(capsys, "image")
+    assert code == 2 and "build-base" in out
 
 
 def test_log_options_take_dockers_names() -> None:
-    from stockade.cli.main import log_options
     from stockade.spec import LogOptions
 
     assert LogOptions.model_validate(log_options(["max-size=1m", "max-file=3"])) == \

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -9,19 +10,17 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rich.cells import cell_len
-from rich.console import Console
-from typer.testing import CliRunner
 
 from stockade.audit import AuditLog
-from stockade.cli import main, render
-from stockade.cli.tables import Column, Sheet, available_width, fit, write_table
-from stockade.cli.verify_report import print_report
+from stockade.cli import render, session
+from stockade.cli.tables import Column, Sheet, available_width, cell_len, fit, write_table
+from stockade.cli.verify_report import report_lines
 from stockade.engine.layout import Layout
 from stockade.spec import ContainerInfo
 from stockade.spec.container import PortMapping
 from stockade.verify.evaluate import evaluate
 from stockade.wire.verify import Report
+from tests.unit.clikit import invoke
 from tests.unit.verify_evidence import evidence
 
 HANDLE = "c-0123456789abcdef"
@@ -50,24 +49,30 @@ def _widest(text: str) -> int:
 
 
 class _Client:
+    """The daemon's answer to a list: ContainerInfo's JSON."""
+
     def __init__(self, items: list[ContainerInfo]) -> None:
         self.items = items
 
-    def list(self) -> list[ContainerInfo]:
-        return self.items
+    def list_json(self) -> list[dict[str, Any]]:
+        return [item.model_dump(mode="json") for item in self.items]
 
 
-def _ps(monkeypatch: pytest.MonkeyPatch, items: list[ContainerInfo], *args: str,
-        columns: str = "80") -> str:
-    monkeypatch.setattr(main, "_engine", lambda ctx: _Client(items))
-    result = CliRunner(env={"COLUMNS": columns}).invoke(main.app, ["ps", *args])
-    assert result.exit_code == 0, result.output
-    return result.stdout
+Capture = pytest.CaptureFixture[str]
+
+
+def _ps(monkeypatch: pytest.MonkeyPatch, capsys: Capture, items: list[ContainerInfo],
+        *args: str, columns: str = "80") -> str:
+    monkeypatch.setattr(session, "open_json", lambda options: _Client(items))
+    monkeypatch.setenv("COLUMNS", columns)
+    code, out, err = invoke(capsys, "ps", *args)
+    assert code == 0, err
+    return out
 
 
 def test_ps_at_80_columns_prints_the_handle_and_state_whole(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    out = _ps(monkeypatch, [_info(HANDLE)])
+        monkeypatch: pytest.MonkeyPatch, capsys: Capture) -> None:
+    out = _ps(monkeypatch, capsys, [_info(HANDLE)])
     header, row = out.splitlines()[:2]
     assert header.split()[:2] == ["HANDLE", "STATE"]
     assert row.split()[:2] == [HANDLE, "running"]
@@ -76,8 +81,9 @@ def test_ps_at_80_columns_prints_the_handle_and_state_whole(
     assert "python3 -m http.ser…" in out  # docker's short command, marked as cut
 
 
-def test_ps_no_trunc_prints_every_column_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    out = _ps(monkeypatch, [_info(HANDLE)], "--no-trunc")
+def test_ps_no_trunc_prints_every_column_whole(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: Capture) -> None:
+    out = _ps(monkeypatch, capsys, [_info(HANDLE)], "--no-trunc")
     assert out.splitlines()[0].split() == [
         "HANDLE", "STATE", "IMAGE", "COMMAND", "IP", "PORTS", "MEMORY", "CPU", "PIDS", "DISK",
         "CREATED", "EVENTS"]
@@ -86,14 +92,17 @@ def test_ps_no_trunc_prints_every_column_whole(monkeypatch: pytest.MonkeyPatch) 
     assert _widest(out) > 80  # longer than the terminal, as docker ps --no-trunc
 
 
-def test_ps_json_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ps_json_is_unchanged(monkeypatch: pytest.MonkeyPatch,
+                              capsys: Capture) -> None:
     items = [_info(HANDLE)]
-    out = _ps(monkeypatch, items, "--json")
+    out = _ps(monkeypatch, capsys, items, "--json")
     assert json.loads(out) == [item.model_dump(mode="json") for item in items]
 
 
-def test_an_exit_code_stays_with_its_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    out = _ps(monkeypatch, [_info(HANDLE, state="stopped", exit_code=137)], "-a", columns="40")
+def test_an_exit_code_stays_with_its_state(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: Capture) -> None:
+    out = _ps(monkeypatch, capsys, [_info(HANDLE, state="stopped", exit_code=137)], "-a",
+              columns="40")
     assert f"{HANDLE}  stopped (137)" in out
 
 
@@ -118,7 +127,7 @@ def _state(info: ContainerInfo) -> str:
 def test_handle_and_state_are_whole_and_lines_fit(
         rows: list[tuple[str, str, list[str], int | None, int]], width: int) -> None:
     items = _containers(rows)
-    out = _render(render.containers_table(items), width)
+    out = _render(render.containers_table([i.model_dump(mode="json") for i in items]), width)
     firsts = {line.split()[0]: line for line in out.splitlines()[1:] if line[:1].strip()}
     for item in items:  # the row's first line starts with the handle, then its state
         assert item.handle in firsts
@@ -132,7 +141,8 @@ def test_handle_and_state_are_whole_and_lines_fit(
 def test_no_trunc_prints_every_value_whole(
         rows: list[tuple[str, str, list[str], int | None, int]], width: int) -> None:
     items = _containers(rows)
-    out = _render(render.containers_table(items), width, no_trunc=True)
+    out = _render(render.containers_table([i.model_dump(mode="json") for i in items]), width,
+                  no_trunc=True)
     for item in items:
         assert item.handle in out and _state(item) in out and " ".join(item.command) in out
         ports = ", ".join(f"{p.host_port}->{p.container_port}/tcp" for p in item.ports)
@@ -231,6 +241,33 @@ def test_without_a_width_nothing_leaves() -> None:
     assert fitted.widths == (100, 100, 100)
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_bold_header_and_a_pipe_plain_text(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    sheet = Sheet((_A, _B), [("a", "b")])
+    terminal, pipe = _Terminal(), io.StringIO()
+    write_table(sheet, None, file=terminal)
+    write_table(sheet, None, file=pipe)
+    assert pipe.getvalue() == "A  B\na  b\n"
+    assert terminal.getvalue() == "\x1b[1mA\x1b[0m  \x1b[1mB\x1b[0m\na  b\n"
+    monkeypatch.setenv("TERM", "dumb")
+    dumb = _Terminal()
+    write_table(sheet, None, file=dumb)
+    assert dumb.getvalue() == pipe.getvalue()
+
+
+def test_control_characters_do_not_reach_the_terminal() -> None:
+    out = _render(Sheet((_A,), [("a\rb\x07c\x08",)]), 80)
+    assert out == "A\nabc\n"
+
+
 def test_values_print_as_written_not_as_markup() -> None:
     out = _render(Sheet((_A,), [("[red]x[/red]",)]), 80)
     assert "[red]x[/red]" in out
@@ -239,24 +276,28 @@ def test_values_print_as_written_not_as_markup() -> None:
 def test_a_pipe_gets_whole_rows_and_columns_is_a_request(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COLUMNS", raising=False)
-    assert available_width(Console(file=io.StringIO())) is None
-    assert available_width(Console(file=io.StringIO(), force_terminal=True, width=90)) == 90
+    assert available_width(io.StringIO()) is None
+    monkeypatch.setattr("os.get_terminal_size", lambda fd: os.terminal_size((90, 24)))
+    assert available_width(_Terminal()) == 90
     monkeypatch.setenv("COLUMNS", "80")
-    assert available_width(Console(file=io.StringIO())) == 80
+    assert available_width(io.StringIO()) == 80
+    assert available_width(_Terminal()) == 80
 
 
 # Other tables the CLI prints, through the commands where no daemon is needed.
 
-def test_audit_at_80_columns_keeps_seq_and_time_whole(tmp_path: Path) -> None:
+def test_audit_at_80_columns_keeps_seq_and_time_whole(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: Capture) -> None:
     log = AuditLog(Layout(tmp_path).audit_log)
     log.append(kind="api", action="create", actor="uid=0 pid=12345 comm=python3",
                target=HANDLE, result="error: no such image: registry.example/some/thing")
-    runner = CliRunner(env={"COLUMNS": "80"})
-    out = runner.invoke(main.app, ["--root", str(tmp_path), "audit"]).stdout
+    monkeypatch.setenv("COLUMNS", "80")
+    out = invoke(capsys, "--root", str(tmp_path), "audit")[1]
     row = out.splitlines()[1].split()
     assert row[0] == "0" and row[1] == log.tail(1)[0].time
     assert _widest(out) <= 80
-    whole = runner.invoke(main.app, ["--root", str(tmp_path), "audit", "--no-trunc"]).stdout
+    whole = invoke(capsys, "--root", str(tmp_path), "audit", "--no-trunc")[1]
     assert whole.splitlines()[0].split() == ["SEQ", "TIME", "KIND", "ACTOR", "ACTION",
                                              "TARGET", "RESULT"]
     assert "error: no such image: registry.example/some/thing" in whole
@@ -264,9 +305,7 @@ def test_audit_at_80_columns_keeps_seq_and_time_whole(tmp_path: Path) -> None:
 
 def test_verify_at_80_columns_keeps_check_and_status_whole() -> None:
     report = Report.build("box", evaluate(evidence()), [])
-    out = io.StringIO()
-    print_report(report, Console(file=out, width=80))
-    text = out.getvalue()
+    text = "\n".join(report_lines(report, 80))
     for check in report.checks:
         assert any(line.startswith(check.name) and check.status.value.upper() in line
                    for line in text.splitlines())

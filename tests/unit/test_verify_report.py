@@ -3,11 +3,11 @@
 import io
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rich.console import Console
 
-from stockade.cli.verify_report import print_report, to_json
+from stockade.cli.verify_report import print_report, report_lines, to_json
 from stockade.verify.evaluate import evaluate
 from stockade.verify.model import Check, Status
 from stockade.wire.verify import Report
@@ -30,9 +30,7 @@ def test_passed_means_no_failure_and_in_strict_mode_no_gap(statuses: list[Status
 
 def test_the_table_names_every_row_and_the_verdict() -> None:
     report = Report.build("box", evaluate(evidence()), ["disable_seccomp"], cap_add=["CAP_X"])
-    out = io.StringIO()
-    print_report(report, Console(file=out, width=300, soft_wrap=True))
-    text = out.getvalue()
+    text = "\n".join(report_lines(report, 300))
     assert "UNSAFE options: disable_seccomp" in text and "--cap-add: CAP_X" in text
     assert "27. reach the platform's API socket" in text and "pid namespace" in text
     assert "not enforced (gap)" in text and "VERIFIED" in text
@@ -44,3 +42,24 @@ def test_json_round_trips() -> None:
     assert data["passed"] is True and data["counts"]["fail"] == 0
     assert Report.model_validate(data) == report
     assert {c["group"] for c in data["checks"]} == {"layer", "battery"}
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_sees_the_verdicts_in_colour(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("COLUMNS", "120")
+    report = Report.build("box", evaluate(evidence()), [])
+    terminal, pipe = _Terminal(), io.StringIO()
+    print_report(report, file=terminal)
+    print_report(report, file=pipe)
+    assert "\x1b[1;32mPASS\x1b[0m" in terminal.getvalue()
+    assert "\x1b" not in pipe.getvalue() and "PASS" in pipe.getvalue()
+    monkeypatch.setenv("NO_COLOR", "1")  # colours go, bold stays
+    plain = _Terminal()
+    print_report(report, file=plain)
+    assert "\x1b[1mPASS\x1b[0m" in plain.getvalue()

@@ -7,10 +7,9 @@ the command, so no other command pays for them, and they are the import contract
 exceptions (pyproject.toml, [tool.importlinter])."""
 
 import json
+from argparse import Namespace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
-
-import typer
+from typing import TYPE_CHECKING
 
 from stockade.cli import render
 from stockade.cli.session import Options
@@ -21,38 +20,28 @@ if TYPE_CHECKING:
     from stockade.audit import AuditRecord, VerifyReport
 
 
-def audit(
-    ctx: typer.Context,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-    verify: Annotated[bool, typer.Option(
-        "--verify", help="Check the chain and the anchor; exit 1 and name each problem.")] = False,
-    tail: Annotated[int | None, typer.Option(
-        "--tail", min=0, help="Show only the last N records.")] = None,
-    anchor: Annotated[str | None, typer.Option(
-        "--anchor", help="With --verify: a head hash saved elsewhere that the log must still "
-                         "contain (implies --verify).")] = None,
-    root: Annotated[Path | None, typer.Option(
-        "--root", help="State root (as the global --root).")] = None,
-    no_trunc: render.NoTrunc = False,
-) -> None:
-    """Show the audit log, or check it with --verify."""
-    options: Options = ctx.obj
+def audit(args: Namespace) -> int:
+    """Show the audit log, or check it with --verify (exit 1 when it is damaged)."""
+    options: Options = args.options
     from stockade import settings  # the daemon's own rules for where its root is
     from stockade.audit import AuditLog
     from stockade.engine.layout import Layout
 
-    chosen = settings.load(flags={"engine.root": root or options.root}).config.engine.root
+    chosen = settings.load(options.config, flags={
+        "engine.root": args.audit_root or options.root}).config.engine.root
     path = Layout(chosen).audit_log
-    if verify or anchor is not None:
-        _verify(path, anchor, json_)
+    if args.verify or args.anchor is not None:
+        return _verify(path, args.anchor, args.json)
+    tail: int | None = args.tail
     records = AuditLog(path).tail(tail) if tail is not None else list(AuditLog(path).records())
-    if json_:
+    if args.json:
         render.emit_json(records)
     else:
-        render.print_table(_table(records), no_trunc)
+        render.print_table(_table(records), args.no_trunc)
+    return 0
 
 
-def _verify(path: Path, anchor: str | None, json_: bool) -> None:
+def _verify(path: Path, anchor: str | None, json_: bool) -> int:
     from stockade.audit import verify_log
 
     try:
@@ -63,7 +52,7 @@ def _verify(path: Path, anchor: str | None, json_: bool) -> None:
         print(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
         _print_report(report)
-    raise typer.Exit(0 if report.ok else 1)
+    return 0 if report.ok else 1
 
 
 def _print_report(report: "VerifyReport") -> None:

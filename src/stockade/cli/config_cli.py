@@ -2,15 +2,12 @@
 
 import json
 import sys
-from typing import Annotated, Any
+from argparse import Namespace
+from typing import Any
 
-import typer
-
-from stockade.cli import render
-from stockade.cli.session import Options, open_client
-from stockade.client import DaemonUnavailable
-
-app = typer.Typer(no_args_is_help=True, help="The daemon's settings.")
+from stockade.cli import render, session
+from stockade.cli.session import Options
+from stockade.client.errors import DaemonUnavailable
 
 
 def _toml(value: Any) -> str:
@@ -28,20 +25,14 @@ def toml_lines(file: str | None, rows: list[dict[str, Any]]) -> list[str]:
     return [head, *(f"{text:<{width}}  # {source}" for text, source in body)]
 
 
-@app.command()
-def show(
-    ctx: typer.Context,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-    local: Annotated[bool, typer.Option(
-        "--local", help="Compute from the file and this environment instead of asking the "
-                        "daemon (what a daemon started now would use).")] = False,
-) -> None:
+def show(args: Namespace) -> None:
     """Print the effective settings and where each came from."""
-    options: Options = ctx.obj
+    options: Options = args.options
     data: dict[str, Any]
+    local: bool = args.local
     if not local:
         try:
-            data = open_client(options).settings()
+            data = session.open_json(options).settings()
         except DaemonUnavailable:
             print(f"stockade: no daemon answers on {options.socket}; showing what one "
                   "started now would use", file=sys.stderr)
@@ -49,9 +40,9 @@ def show(
     if local:
         from stockade import settings  # the daemon's own loader, only when asked
 
-        data = settings.load(flags={"socket": options.socket_flag,
-                                    "engine.root": options.root}).shown()
-    if json_:
+        data = settings.load(options.config, flags={"socket": options.socket_flag,
+                                                    "engine.root": options.root}).shown()
+    if args.json:
         render.emit_json(data)
         return
     print("\n".join(toml_lines(data["file"], data["settings"])))

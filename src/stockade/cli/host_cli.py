@@ -2,56 +2,41 @@
 [--dry-run]`: the host baseline, through the daemon (admin only). `check` exits 1 when an
 item fails, like `verify`; not-applicable items never fail it."""
 
-from typing import Annotated, Any
+from argparse import Namespace
+from typing import Any
 
-import typer
-
-from stockade.cli import render
-from stockade.cli.session import open_client
+from stockade.cli import render, session
 from stockade.cli.tables import Column, Sheet
 from stockade.errors import InvalidSpec
 
-app = typer.Typer(no_args_is_help=True, help="Check this host against the baseline and "
-                  "harden its sysctls (docs/host.md).")
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 _MARK = {"pass": "pass", "fail": "FAIL", "n/a": "n/a"}
 # the item and its verdict are the row; evidence and reason fold (--json has them whole)
 _COLUMNS = (Column("ITEM", essential=True), Column("STATUS", essential=True),
             Column("EVIDENCE", priority=1, wrap=True), Column("REASON", priority=1, wrap=True))
 
 
-@app.command()
-def check(ctx: typer.Context, json_: JsonFlag = False, no_trunc: render.NoTrunc = False
-          ) -> None:
+def check(args: Namespace) -> int:
     """Every baseline item with its evidence and reason; exit 1 if any item fails."""
-    report = open_client(ctx.obj).host.check()
-    if json_:
+    report = session.open_json(args.options).host.check()
+    if args.json:
         render.emit_json(report)
     else:
         rows = [(item["name"], _MARK[item["status"]], item["evidence"], item["reason"])
                 for item in report["items"]]
-        render.print_table(Sheet(_COLUMNS, rows, title=report["summary"]), no_trunc)
+        render.print_table(Sheet(_COLUMNS, rows, title=report["summary"]), args.no_trunc)
         for finding in report.get("findings", []):
             print(f"{finding['package']} {finding['installed']}: {finding['id']} "
                   f"(fixed in {finding['fixed'] or 'no fix yet'}) {finding['summary']}")
-    raise typer.Exit(1 if report["failed"] else 0)
+    return 1 if report["failed"] else 0
 
 
-@app.command()
-def harden(
-    ctx: typer.Context,
-    apply: Annotated[bool, typer.Option("--apply", help="Write and apply the drop-in.")] = False,
-    revert: Annotated[bool, typer.Option("--revert", help="Restore the values found before "
-                                         "and remove the drop-in.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, change nothing.")] = False,
-    json_: JsonFlag = False,
-) -> None:
+def harden(args: Namespace) -> None:
     """Set the safe sysctls the check fails (without --apply or --revert: show the plan)."""
-    if apply and revert:
+    if args.apply and args.revert:
         raise InvalidSpec("--apply and --revert exclude each other")
-    outcome = open_client(ctx.obj).host.harden("revert" if revert else "apply",
-                                               dry_run or not (apply or revert))
-    if json_:
+    outcome = session.open_json(args.options).host.harden(
+        "revert" if args.revert else "apply", args.dry_run or not (args.apply or args.revert))
+    if args.json:
         render.emit_json(outcome)
         return
     print("\n".join(_lines(outcome)))

@@ -1,19 +1,14 @@
-"""Docker's lifecycle verbs over the daemon: rm [-f], kill [-s SIG], wait.
+"""Docker's lifecycle verbs over the daemon: rm [-f], kill [-s SIG], wait. They read a
+container's state and exit code from the daemon's JSON, so they load no model.
 
 `restart` is not here: the engine starts a container only from `created` (runc cannot run a
 stopped container's init again), so a stop-then-start would fail on every container."""
 
 import signal as signals
-from typing import Annotated
+from argparse import Namespace
 
-import typer
-
-from stockade.cli.session import open_client
+from stockade.cli import session
 from stockade.errors import Conflict, InvalidSpec
-
-commands = typer.Typer()
-
-Handles = Annotated[list[str], typer.Argument(metavar="HANDLE", help="Containers.")]
 
 # What the daemon's signal routes accept (wire.process.SignalName: every signal with a
 # stable name), computed here so parsing a flag does not load the models.
@@ -36,42 +31,34 @@ def signal_name(value: str) -> str:
     return name
 
 
-@commands.command()
-def rm(ctx: typer.Context, handles: Handles,
-       force: Annotated[bool, typer.Option("--force", "-f", metavar="",
-                                           help="Kill and remove a running container.")]
-       = False) -> None:
+def rm(args: Namespace) -> None:
     """Remove containers and everything they used; a running one only with -f."""
-    client = open_client(ctx.obj)
-    for handle in handles:
-        if not force and client.inspect(handle).state == "running":
+    client = session.open_json(args.options)
+    for handle in args.handles:
+        if not args.force and client.inspect_json(handle)["state"] == "running":
             raise Conflict(f"cannot remove running container {handle}: stop it first or "
                            "use rm -f")
         client.destroy(handle)
         print(handle)
 
 
-@commands.command()
-def kill(ctx: typer.Context, handles: Handles,
-         signal: Annotated[str, typer.Option("--signal", "-s", metavar="SIGNAL",
-                                             help="Signal to send (name or number).")]
-         = "KILL") -> None:
+def kill(args: Namespace) -> None:
     """Send a signal (KILL by default) to every process of running containers."""
-    name = signal_name(signal)
-    client = open_client(ctx.obj)
-    for handle in handles:
-        if client.inspect(handle).state != "running":
+    name = signal_name(args.signal)
+    client = session.open_json(args.options)
+    for handle in args.handles:
+        if client.inspect_json(handle)["state"] != "running":
             raise Conflict(f"container {handle} is not running")
         client.signal(handle, name)
         print(handle)
 
 
-@commands.command()
-def wait(ctx: typer.Context, handles: Handles) -> None:
+def wait(args: Namespace) -> None:
     """Block until containers stop, then print each one's exit code."""
-    client = open_client(ctx.obj)
-    for handle in handles:
-        info = client.wait(handle, _WAIT_STEP_S)
-        while info.exit_code is None and info.state in ("running", "created"):
-            info = client.wait(handle, _WAIT_STEP_S)
-        print(info.exit_code if info.exit_code is not None else "")
+    client = session.open_json(args.options)
+    for handle in args.handles:
+        info = client.wait_json(handle, _WAIT_STEP_S)
+        while info.get("exit_code") is None and info["state"] in ("running", "created"):
+            info = client.wait_json(handle, _WAIT_STEP_S)
+        code = info.get("exit_code")
+        print(code if code is not None else "", flush=True)

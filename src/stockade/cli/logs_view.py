@@ -1,9 +1,13 @@
 """`stockade logs`: its flags read into the client's arguments, and the records written out
 as the container wrote them (stdout records to stdout, stderr records to stderr)."""
 
+import os
+import sys
 import time
+from argparse import Namespace
 from typing import TYPE_CHECKING, BinaryIO
 
+from stockade.cli import session
 from stockade.errors import InvalidSpec
 
 if TYPE_CHECKING:
@@ -66,3 +70,25 @@ def _stamp(written: str) -> str:
         return utc_text(parse_since(written, 0))
     except InvalidSpec:
         return written
+
+
+def logs(args: Namespace) -> int:
+    """`stockade logs`: the records to stdout and stderr as written; 130 on ^C, 141 when
+    the reader goes away (`logs | head`)."""
+    count = tail_count(args.tail)
+    begin, end = moment("--since", args.since), moment("--until", args.until)
+    printer = Printer(sys.stdout.buffer, sys.stderr.buffer, args.timestamps)
+    batches = session.open_client(args.options).log_batches(
+        args.handle, follow=args.follow, tail=count, since=begin, until=end,
+        stdout=args.stdout or not args.stderr, stderr=args.stderr or not args.stdout)
+    try:
+        for batch in batches:
+            for record in batch:
+                printer.write(record)
+            printer.flush()
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 141
+    return 0

@@ -2,21 +2,17 @@
 
 import json
 import time
+from argparse import Namespace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import typer
-
-from stockade.cli import render
-from stockade.cli.session import open_client
+from stockade.cli import render, session
 from stockade.cli.tables import Column, Sheet
 from stockade.errors import InvalidSpec
 
 if TYPE_CHECKING:
     from stockade.client import Client
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-Protocol = Annotated[str, typer.Option("--protocol", help="tcp or udp.")]
+    from stockade.spec import NetworkPolicy
 
 
 def _protocol(value: str) -> Literal["tcp", "udp"]:
@@ -41,78 +37,61 @@ def _target(container: str | None, default: bool) -> str | None:
     return container
 
 
-commands = typer.Typer()  # top-level commands, merged into the main app
-groups = typer.Typer(no_args_is_help=True, help="Egress security groups.")
-policies = typer.Typer(no_args_is_help=True, help="Container-to-container policy.")
+def _engine(args: Namespace) -> "Client":
+    return session.open_client(args.options)
 
 
-def _engine(ctx: typer.Context) -> "Client":
-    return open_client(ctx.obj)
-
-
-
-@commands.command("net-in")
-def net_in(ctx: typer.Context, handle: str,
-           host_port: Annotated[int, typer.Option("--host-port", help="0 picks one.")],
-           container_port: Annotated[int, typer.Option("--container-port")],
-           protocol: Protocol = "tcp", json_: JsonFlag = False) -> None:
+def net_in(args: Namespace) -> None:
     """Publish a container port on the host."""
-    info = _engine(ctx).net_in(handle, host_port, container_port, _protocol(protocol))
-    if json_:
+    info = _engine(args).net_in(args.handle, args.host_port, args.container_port,
+                                _protocol(args.protocol))
+    if args.json:
         render.emit_json([p.model_dump(mode="json") for p in info.ports])
         return
     for port in info.ports:
         print(f"{port.host_port}:{port.container_port}/{port.protocol}")
 
-Rules = Annotated[Path, typer.Option("--rules", help="JSON file: a list of rules.")]
-Container = Annotated[str | None, typer.Option("--container", help="Container handle.")]
-Default = Annotated[bool, typer.Option("--default", help="Every container (platform).")]
 
-@groups.command("create")
-def group_create(ctx: typer.Context, name: str, rules: Rules) -> None:
+def group_create(args: Namespace) -> None:
     """Create a security group from a rules file."""
-    group = _engine(ctx).net.create_group(name, _read_rules(rules))
+    group = _engine(args).net.create_group(args.name, _read_rules(args.rules))
     print(f"{group.name} ({len(group.rules)} rules)")
 
-@groups.command("update")
-def group_update(ctx: typer.Context, name: str, rules: Rules) -> None:
+
+def group_update(args: Namespace) -> None:
     """Replace a group's rules; running containers follow at once."""
-    group = _engine(ctx).net.update_group(name, _read_rules(rules))
+    group = _engine(args).net.update_group(args.name, _read_rules(args.rules))
     print(f"{group.name} ({len(group.rules)} rules)")
 
-@groups.command("bind")
-def group_bind(ctx: typer.Context, name: str, container: Container = None,
-               default: Default = False) -> None:
+
+def group_bind(args: Namespace) -> None:
     """Bind a group to one container or to every container."""
-    _engine(ctx).net.bind(name, _target(container, default))
+    _engine(args).net.bind(args.name, _target(args.container, args.default))
 
-@groups.command("unbind")
-def group_unbind(ctx: typer.Context, name: str, container: Container = None,
-                 default: Default = False) -> None:
+
+def group_unbind(args: Namespace) -> None:
     """Undo a binding."""
-    _engine(ctx).net.unbind(name, _target(container, default))
+    _engine(args).net.unbind(args.name, _target(args.container, args.default))
 
-@groups.command("ls")
-def group_ls(ctx: typer.Context, json_: JsonFlag = False,
-             no_trunc: render.NoTrunc = False) -> None:
+
+def group_ls(args: Namespace) -> None:
     """List groups and where they are bound."""
-    items = _engine(ctx).net.list_groups()
-    if json_:
+    items = _engine(args).net.list_groups()
+    if args.json:
         render.emit_json(items)
         return
     rows = [(i["name"], str(i["rules"]), "yes" if i["default"] else "",
              ", ".join(i["containers"])) for i in items]
     columns = (Column("NAME", essential=True), Column("RULES", priority=2),
                Column("DEFAULT", priority=1), Column("CONTAINERS", priority=3, wrap=True))
-    render.print_table(Sheet(columns, rows), no_trunc)
+    render.print_table(Sheet(columns, rows), args.no_trunc)
 
-@groups.command("show")
-def group_show(ctx: typer.Context, name: str, json_: JsonFlag = False,
-               no_trunc: render.NoTrunc = False) -> None:
+
+def group_show(args: Namespace) -> None:
     """Print a group's rules (the rules-file format)."""
-    group = _engine(ctx).net.show_group(name)
+    group = _engine(args).net.show_group(args.name)
     rules = [r.model_dump(mode="json", exclude_defaults=True) for r in group.rules]
-    if json_:
+    if args.json:
         render.emit_json(rules)
         return
     rows = [(r.protocol, ",".join(r.destinations), r.ports or "",
@@ -123,60 +102,53 @@ def group_show(ctx: typer.Context, name: str, json_: JsonFlag = False,
     columns = (Column("PROTOCOL", essential=True),
                Column("DESTINATIONS", priority=None, wrap=True), Column("PORTS", essential=True),
                Column("ICMP", essential=True), Column("LOG", essential=True))
-    render.print_table(Sheet(columns, rows), no_trunc)
+    render.print_table(Sheet(columns, rows), args.no_trunc)
 
-@groups.command("rm")
-def group_rm(ctx: typer.Context, name: str) -> None:
+
+def group_rm(args: Namespace) -> None:
     """Remove an unbound group."""
-    _engine(ctx).net.remove_group(name)
+    _engine(args).net.remove_group(args.name)
 
-Port = Annotated[int, typer.Option("--port", help="Destination port.")]
 
-@policies.command("allow")
-def policy_allow(ctx: typer.Context, source: str, destination: str, port: Port,
-                 protocol: Protocol = "tcp") -> None:
+def _policy(args: Namespace) -> "NetworkPolicy":
+    from stockade.spec import NetworkPolicy
+
+    return NetworkPolicy(source=args.source, destination=args.destination, port=args.port,
+                         protocol=_protocol(args.protocol))
+
+
+def policy_allow(args: Namespace) -> None:
     """Let SOURCE open connections to DESTINATION on one port (one direction)."""
-    from stockade.spec import NetworkPolicy
+    _engine(args).net.allow(_policy(args))
 
-    _engine(ctx).net.allow(NetworkPolicy(source=source, destination=destination,
-                                           port=port, protocol=_protocol(protocol)))
 
-@policies.command("deny")
-def policy_deny(ctx: typer.Context, source: str, destination: str, port: Port,
-                protocol: Protocol = "tcp") -> None:
+def policy_deny(args: Namespace) -> None:
     """Withdraw an allow."""
-    from stockade.spec import NetworkPolicy
+    _engine(args).net.deny(_policy(args))
 
-    _engine(ctx).net.deny(NetworkPolicy(source=source, destination=destination,
-                                          port=port, protocol=_protocol(protocol)))
 
-@policies.command("ls")
-def policy_ls(ctx: typer.Context, json_: JsonFlag = False,
-              no_trunc: render.NoTrunc = False) -> None:
+def policy_ls(args: Namespace) -> None:
     """List container-to-container allowances."""
-    items = _engine(ctx).net.policies()
-    if json_:
+    items = _engine(args).net.policies()
+    if args.json:
         render.emit_json(items)
         return
     rows = [(p.source, p.destination, p.protocol, str(p.port)) for p in items]
     # Each row is one allowance; every part of it is needed to read it right.
     columns = (Column("SOURCE", essential=True), Column("DESTINATION", essential=True),
                Column("PROTOCOL", essential=True), Column("PORT", essential=True))
-    render.print_table(Sheet(columns, rows), no_trunc)
+    render.print_table(Sheet(columns, rows), args.no_trunc)
 
 
-@commands.command("network-log")
-def network_log(ctx: typer.Context,
-                follow: Annotated[bool, typer.Option("--follow", "-f",
-                                                     help="Keep printing new records.")] = False,
-                since: Annotated[int, typer.Option(help="Skip this many records.")] = 0) -> None:
+def network_log(args: Namespace) -> None:
     """Print logged and denied packets (the daemon records them as JSON lines)."""
-    client = _engine(ctx)
+    client = session.open_json(args.options)
+    since: int = args.since
     while True:
         records = client.network_log(since)
         for record in records:
             print(json.dumps(record), flush=True)
         since += len(records)
-        if not follow:
+        if not args.follow:
             return
         time.sleep(0.5)

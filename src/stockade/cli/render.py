@@ -1,25 +1,23 @@
-"""Tables and JSON for people and scripts."""
+"""Tables and JSON for people and scripts.
+
+Containers are printed from the daemon's JSON (ContainerInfo's fields), so `ps` and
+`inspect` load no model; images and metrics arrive as models with the commands that ask
+for them."""
 
 import json
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from stockade.cli.tables import Column, Sheet, print_table
+from stockade.sizes import format_size, human_size
 
-# The models arrive with the daemon's answers; `--help` and commands that print no table
-# need not load pydantic for them.
 if TYPE_CHECKING:
-    from stockade.spec import ContainerInfo, ContainerMetrics
+    from stockade.spec import ContainerMetrics
     from stockade.wire.images import Image
 
-__all__ = ["NoTrunc", "containers_table", "emit_json", "images_table", "key_value_table",
+__all__ = ["containers_table", "emit_json", "images_table", "key_value_table",
            "metrics_table", "print_image", "print_table"]
-
-NoTrunc = Annotated[bool, typer.Option(
-    "--no-trunc", help="Print every column and every value whole, however long the line.")]
 
 
 def emit_json(value: Any) -> None:
@@ -50,16 +48,18 @@ _CONTAINER_COLUMNS = (
 )
 
 
-def containers_table(items: Sequence["ContainerInfo"]) -> Sheet:
-    from stockade.spec import format_size
-
+def containers_table(items: Sequence[Mapping[str, Any]]) -> Sheet:
+    """Containers as the daemon describes them (ContainerInfo's JSON)."""
     rows = []
     for c in items:
-        state = c.state if c.exit_code is None else f"{c.state} ({c.exit_code})"
-        ports = ", ".join(f"{p.host_port}->{p.container_port}/{p.protocol}" for p in c.ports)
-        rows.append((c.handle, state, c.image, " ".join(c.command), c.ip or "", ports,
-                     format_size(c.limits.memory_bytes), str(c.limits.cpu_shares),
-                     str(c.limits.pids), _disk(c), _age(c.created_at), ", ".join(c.events)))
+        state = c["state"] if c.get("exit_code") is None else f"{c['state']} ({c['exit_code']})"
+        ports = ", ".join(f"{p['host_port']}->{p['container_port']}/{p.get('protocol', 'tcp')}"
+                          for p in c.get("ports") or [])
+        limits = c["limits"]
+        rows.append((c["handle"], state, c["image"], " ".join(c.get("command") or []),
+                     c.get("ip") or "", ports, format_size(limits["memory_bytes"]),
+                     str(limits["cpu_shares"]), str(limits["pids"]), _disk(c),
+                     _age(c["created_at"]), ", ".join(c.get("events") or [])))
     return Sheet(_CONTAINER_COLUMNS, rows)
 
 
@@ -75,8 +75,6 @@ _METRICS_COLUMNS = (
 
 
 def metrics_table(items: Sequence["ContainerMetrics"]) -> Sheet:
-    from stockade.spec import format_size
-
     rows = [(m.handle,
              f"{_size_or_dash(m.memory_bytes)}/{format_size(m.memory_limit_bytes)}",
              "-" if m.cpu_seconds is None else f"{m.cpu_seconds:.2f}",
@@ -88,14 +86,13 @@ def metrics_table(items: Sequence["ContainerMetrics"]) -> Sheet:
     return Sheet(_METRICS_COLUMNS, rows)
 
 
-def _disk(info: "ContainerInfo") -> str:
+def _disk(info: Mapping[str, Any]) -> str:
     """Writable layer use against its quota, e.g. '12.0M/1G btrfs'."""
-    from stockade.spec import format_size
-
-    if info.disk is None:
-        return format_size(info.limits.disk_bytes)
-    used = "?" if info.disk.used_bytes is None else f"{info.disk.used_bytes / (1 << 20):.1f}M"
-    return f"{used}/{format_size(info.disk.limit_bytes)} {info.disk.backend}"
+    disk = info.get("disk")
+    if disk is None:
+        return format_size(info["limits"]["disk_bytes"])
+    used = "?" if disk["used_bytes"] is None else f"{disk['used_bytes'] / (1 << 20):.1f}M"
+    return f"{used}/{format_size(disk['limit_bytes'])} {disk['backend']}"
 
 
 def key_value_table(rows: list[tuple[str, str, str]], title: str) -> Sheet:
@@ -106,8 +103,6 @@ def key_value_table(rows: list[tuple[str, str, str]], title: str) -> Sheet:
 
 
 def images_table(items: Sequence[tuple["Image", list[str]]]) -> Sheet:
-    from stockade.spec import human_size
-
     # 19 cells keep "sha256:" and 12 hex digits, docker's short ID; no ellipsis, so the
     # prefix can still be pasted.
     columns = (Column("NAME", essential=True), Column("DIGEST", priority=4, cap=19,
@@ -120,8 +115,6 @@ def images_table(items: Sequence[tuple["Image", list[str]]]) -> Sheet:
 
 
 def print_image(image: "Image", users: list[str], no_trunc: bool = False) -> None:
-    from stockade.spec import human_size
-
     rows = [("name", image.name), ("digest", image.digest), ("source", image.source),
             ("size", human_size(image.size_bytes)),
             ("in use by", ", ".join(users) or "-"),

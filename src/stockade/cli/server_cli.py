@@ -8,11 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from stockade.cli.session import Options
 from stockade.errors import StockadeError
@@ -74,35 +73,21 @@ def _stop(socket: Path) -> None:
     print(f"daemon {pid} stopped (containers keep running)")
 
 
-LogLevel = Annotated[str | None, typer.Option(
-    "--log-level", help="debug, info, warning or error (default info).")]
-LogFormat = Annotated[str | None, typer.Option(
-    "--log-format", help="text or json (for log shippers).")]
-LogFile = Annotated[Path | None, typer.Option(
-    "--log-file", help="Log to this file, rotated by size, instead of stderr.")]
-
-
-def serve(
-    ctx: typer.Context,
-    config: Annotated[Path | None, typer.Option(
-        "--config", help="Settings file (default /etc/stockade/stockade.toml).")] = None,
-    detach: Annotated[bool, typer.Option("--detach", "-d",
-                                         help="Run in the background.")] = False,
-    stop: Annotated[bool, typer.Option("--stop", help="Stop the running daemon.")] = False,
-    log_level: LogLevel = None, log_format: LogFormat = None, log_file: LogFile = None,
-) -> None:
+def serve(args: Namespace) -> None:
     """Run the API daemon on the unix socket (containers outlive it)."""
+    options: Options = args.options
+    config: Path | None = args.server_config or options.config
+    log_level, log_format, log_file = args.log_level, args.log_format, args.log_file
     from stockade import settings  # pydantic models of the server: only `server` pays
 
-    options: Options = ctx.obj
     flags: dict[str, Any] = {"socket": options.socket_flag, "engine.root": options.root,
                              "log_level": log_level, "log_format": log_format,
                              "log_file": log_file}
     loaded = settings.load(config, flags=flags)
-    if stop:
+    if args.stop:
         _stop(loaded.config.socket)
         return
-    if detach:
+    if args.detach:
         passed = [("--config", config), ("--log-level", log_level), ("--log-format", log_format)]
         _detach(options, [arg for flag, value in passed if value is not None
                           for arg in (flag, str(value))],

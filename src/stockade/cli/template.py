@@ -10,8 +10,7 @@ tab and a newline, as docker's do."""
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from stockade.errors import InvalidSpec
 
@@ -19,8 +18,7 @@ _ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _PATH = re.compile(r"\.|(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
-@dataclass(frozen=True)
-class _Lookup:
+class _Lookup(NamedTuple):
     path: tuple[str, ...]
     as_json: bool
 
@@ -32,8 +30,7 @@ class _Lookup:
 Part = str | _Lookup
 
 
-@dataclass(frozen=True)
-class Template:
+class Template(NamedTuple):
     parts: tuple[Part, ...]
     table: bool = False
 

@@ -1,30 +1,17 @@
 """`stockade verify`: prove every layer from inside a container; exit 1 if any fails."""
 
-from typing import Annotated
+from argparse import Namespace
 
-import typer
-
-from stockade.cli import render
-from stockade.cli.session import Options, open_client
+from stockade.cli import session
 
 
-def verify(
-    ctx: typer.Context,
-    handle: Annotated[str | None, typer.Argument(
-        help="A running container; without one a default container is created, checked "
-             "and destroyed.")] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-    strict: Annotated[bool, typer.Option(
-        "--strict", help="Also fail on layers that are not enforced here.")] = False,
-    no_trunc: render.NoTrunc = False,
-) -> None:
+def verify(args: Namespace) -> int:
     """Prove every hardening layer from inside; exit 0 only if every check passes."""
     from stockade.cli import verify_report  # the report's model loads pydantic
 
-    options: Options = ctx.obj
-    report = open_client(options).verify(handle, strict)
-    if json_:
+    report = session.open_client(args.options).verify(args.handle, args.strict)
+    if args.json:
         print(verify_report.to_json(report))
     else:
-        verify_report.print_report(report, no_trunc=no_trunc)
-    raise typer.Exit(0 if report.passed else 1)
+        verify_report.print_report(report, no_trunc=args.no_trunc)
+    return 0 if report.passed else 1

@@ -2,19 +2,14 @@
 offline vulnerability database (OSV records)."""
 
 import time
+from argparse import Namespace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from stockade.cli import render
-from stockade.cli.session import open_client
+from stockade.cli import render, session
 
 if TYPE_CHECKING:
     from stockade.wire.vulndb import VulnDBStatus
-
-app = typer.Typer(no_args_is_help=True, help="The offline vulnerability database.")
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _lines(status: "VulnDBStatus") -> list[str]:
@@ -29,30 +24,22 @@ def _lines(status: "VulnDBStatus") -> list[str]:
             f"ecosystems: {per or 'none'}"]
 
 
-@app.command()
-def update(
-    ctx: typer.Context,
-    source: Annotated[str, typer.Option(
-        "--from", help="An OSV feed: a .zip of records as osv.dev publishes per ecosystem, a "
-                       "JSON array or JSON lines; a file on the daemon's host or an http(s) "
-                       "URL that the daemon fetches.")],
-    json_: JsonFlag = False,
-) -> None:
+def update(args: Namespace) -> None:
     """Replace the database with a feed; a bad feed keeps the loaded one."""
+    source: str = args.source
     if "://" not in source:
         source = str(Path(source).absolute())  # the daemon does not share our directory
-    status = open_client(ctx.obj).vulndb.update(source)
-    if json_:
+    status = session.open_client(args.options).vulndb.update(source)
+    if args.json:
         render.emit_json(status)
         return
     print("\n".join(_lines(status)))
 
 
-@app.command()
-def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
+def status(args: Namespace) -> None:
     """Show the loaded feed: where from, its date and its counts."""
-    loaded = open_client(ctx.obj).vulndb.status()
-    if json_:
+    loaded = session.open_client(args.options).vulndb.status()
+    if args.json:
         render.emit_json(loaded)
         return
     print("\n".join(_lines(loaded)))

@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from stockade.client.base import JsonClient
 from stockade.client.errors import DaemonUnavailable
 
 if TYPE_CHECKING:
@@ -10,7 +11,8 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     """`Client` loads the pydantic models it returns on first use, so a command that never
-    talks to the daemon (`stockade --help`) does not pay for them."""
+    talks to the daemon (`stockade --help`) or needs only JSON (`JsonClient`: `stockade
+    ps`) does not pay for them."""
     if name in ("Client", "ProcessResult"):
         from stockade.client import client
 
@@ -18,4 +20,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Client", "DaemonUnavailable", "ProcessResult"]
+__all__ = ["Client", "DaemonUnavailable", "JsonClient", "ProcessResult"]

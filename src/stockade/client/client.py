@@ -1,19 +1,18 @@
 """`Client` speaks the API and mirrors the engine's methods, so front doors that used the
 engine in-process can use the daemon instead. Requests go through the stdlib transport
-(client/transport.py says why); process streams (client/streams.py, websockets) are
-imported only by the calls that use them."""
+(client/transport.py says why) and `JsonClient` (client/base.py), which holds the calls that
+need no model; process streams (client/streams.py, websockets) are imported only by the
+calls that use them."""
 
 import builtins
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stockade.client.base import JsonClient
 from stockade.client.errors import DaemonUnavailable, from_body, from_response, unavailable
-from stockade.client.host import HostClient
 from stockade.client.netops import NetClient
-from stockade.client.transport import UnixTransport
 from stockade.client.vulndb import VulnDBClient
 from stockade.spec import (
     Capacity,
@@ -36,97 +35,22 @@ class ProcessResult:
     stderr: bytes
 
 
-class Client:
+class Client(JsonClient):
+    """The API with typed answers (the spec's and the wire's models)."""
+
     def __init__(self, socket: Path = DEFAULT_SOCKET) -> None:
-        self.socket = socket
-        self._http = UnixTransport(socket)
+        super().__init__(socket)
         self.net = NetClient(self._call)
         self.vulndb = VulnDBClient(self._call)
-        self.host = HostClient(self._call)
-
-    def close(self) -> None:
-        """Nothing stays open between calls (one connection per request); kept so a Client
-        is used as a context manager like any other."""
-
-    def __enter__(self) -> "Client":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- transport ----------------------------------------------------------------------------
-
-    def _call(self, method: str, path: str, body: Any = None,
-              params: dict[str, Any] | None = None) -> Any:
-        try:
-            response = self._http.request(method, path, body, params)
-        except OSError as exc:
-            raise unavailable(str(self.socket), exc) from exc
-        if response.status >= 400:
-            raise from_response(response)
-        if response.status == 204 or not response.content:
-            return None
-        if response.headers.get("content-type", "").startswith("application/json"):
-            return response.json()
-        return response.content
-
-    def _lines(self, path: str, body: Any) -> Iterator[dict[str, Any]]:
-        try:
-            with self._http.stream("POST", path, body) as response:
-                if response.status >= 400:
-                    raise from_response(response.read())
-                for line in response.iter_lines():
-                    if line.strip():
-                        yield json.loads(line)
-        except OSError as exc:
-            raise unavailable(str(self.socket), exc) from exc
 
     # -- system ---------------------------------------------------------------------------------
-
-    def ping(self) -> bool:
-        return bool(self._call("GET", "/v1/ping")["ok"])
-
-    def available(self) -> bool:
-        try:
-            return self.ping()
-        except DaemonUnavailable:
-            return False
 
     def capacity(self) -> Capacity:
         return Capacity.model_validate(self._call("GET", "/v1/capacity"))
 
-    def info(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "/v1/info")
-        return result
-
-    def version(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "/v1/version")
-        return result
-
-    def settings(self) -> dict[str, Any]:
-        """The daemon's effective settings: {"file", "settings": [{key, value, source}]}."""
-        result: dict[str, Any] = self._call("GET", "/v1/config")
-        return result
-
-    def cleanup(self) -> builtins.list[str]:
-        return list(self._call("POST", "/v1/cleanup"))
-
-    def events(self, since: int = 0, handle: str | None = None,
-               wait_s: float = 0) -> builtins.list[dict[str, Any]]:
-        params: dict[str, Any] = {"since": since, "wait_s": wait_s}
-        if handle:
-            params["handle"] = handle
-        return list(self._call("GET", "/v1/events", params=params))
-
     def verify(self, handle: str | None = None, strict: bool = False) -> Report:
         return Report.model_validate(self._call("POST", "/v1/verify",
                                                 {"handle": handle, "strict": strict}))
-
-    def network_log(self, since: int = 0) -> builtins.list[dict[str, Any]]:
-        return list(self._call("GET", "/v1/network-log", params={"since": since}))
-
-    def prometheus(self) -> str:
-        return bytes(self._call("GET", "/metrics")).decode()
 
     # -- containers ---------------------------------------------------------------------------
 
@@ -137,9 +61,7 @@ class Client:
         return ContainerInfo.model_validate(self._call("POST", "/v1/containers", body))
 
     def list(self, properties: dict[str, str] | None = None) -> builtins.list[ContainerInfo]:
-        params = {"property": [f"{k}={v}" for k, v in (properties or {}).items()]}
-        return [ContainerInfo.model_validate(item)
-                for item in self._call("GET", "/v1/containers", params=params)]
+        return [ContainerInfo.model_validate(item) for item in self.list_json(properties)]
 
     def bulk_info(self, handles: builtins.list[str]) -> dict[str, ContainerInfo | str]:
         found = self._call("POST", "/v1/containers/bulk-info", {"handles": handles})
@@ -147,7 +69,7 @@ class Client:
                 else str(item["error"]) for handle, item in found.items()}
 
     def inspect(self, handle: str) -> ContainerInfo:
-        return ContainerInfo.model_validate(self._call("GET", f"/v1/containers/{handle}"))
+        return ContainerInfo.model_validate(self.inspect_json(handle))
 
     def start(self, handle: str) -> ContainerInfo:
         return ContainerInfo.model_validate(self._call("POST", f"/v1/containers/{handle}/start"))
@@ -161,15 +83,8 @@ class Client:
         return ContainerInfo.model_validate(self._call(
             "POST", f"/v1/containers/{handle}/restart", {"timeout_s": timeout}))
 
-    def signal(self, handle: str, signal: str = "TERM") -> None:
-        self._call("POST", f"/v1/containers/{handle}/signal", {"signal": signal})
-
     def wait(self, handle: str, timeout_s: float = 30) -> ContainerInfo:
-        return ContainerInfo.model_validate(self._call(
-            "GET", f"/v1/containers/{handle}/wait", params={"timeout_s": timeout_s}))
-
-    def destroy(self, handle: str) -> None:
-        self._call("DELETE", f"/v1/containers/{handle}")
+        return ContainerInfo.model_validate(self.wait_json(handle, timeout_s))
 
     def logs(self, handle: str, *, follow: bool = False, tail: int | None = None,
              since: str | None = None, until: str | None = None, stdout: bool = True,

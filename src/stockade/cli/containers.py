@@ -1,0 +1,144 @@
+"""Commands that make, start, change and end containers: run, create, start, exec, stop,
+destroy, update.
+
+`run` and `create` build a ContainerSpec (pydantic: its validation is the one the daemon
+applies, so a bad flag is refused in one line before anything is asked); the spec and the
+client are imported inside the commands, the process stream (websockets) only by a run in
+the foreground."""
+
+import secrets
+from argparse import Namespace
+from typing import TYPE_CHECKING
+
+from stockade.cli import render, session
+from stockade.cli.parser import DEFAULT_IMAGE
+from stockade.cli.parsing import env_pairs, publish, volume
+from stockade.errors import InvalidSpec
+
+if TYPE_CHECKING:
+    from stockade.spec import ContainerSpec
+
+
+def strip_dashes(command: list[str]) -> list[str]:
+    """The command after a leading `--`."""
+    return command[1:] if command[:1] == ["--"] else command
+
+
+def image_and_command(image: str | None, rest: list[str]) -> tuple[str, list[str]]:
+    """Docker's `[OPTIONS] IMAGE [COMMAND [ARG...]]`, or `[OPTIONS] -- COMMAND...` for the
+    embedded image; with --image every positional is the command. `rest` is the line as
+    typed from the first positional or `--` on."""
+    if image is not None:
+        return image, strip_dashes(rest)
+    if not rest:
+        return DEFAULT_IMAGE, []
+    if rest[0] == "--":
+        return DEFAULT_IMAGE, rest[1:]
+    return rest[0], rest[1:]
+
+
+def log_options(items: list[str]) -> dict[str, str]:
+    """docker's --log-opt max-size=10m / max-file=3 as the spec's log fields."""
+    names = {"max-size": "max_bytes", "max-file": "max_files"}
+    found = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in names:
+            raise InvalidSpec(f"invalid --log-opt {item!r}: use max-size=SIZE or max-file=N")
+        found[names[key]] = value
+    return found
+
+
+def container_spec(args: Namespace) -> "ContainerSpec":
+    """The container `run` or `create` describes (their options: parser.add_container_options)."""
+    from stockade.spec import ContainerSpec, Limits, LogOptions, ProcessSpec, UnsafeOptions
+
+    image, command = image_and_command(args.image, args.rest)
+    limits: dict[str, object] = {"cpu_shares": args.cpu_shares,
+                                 "cpuset_cpus": args.cpuset_cpus}
+    for key, value in (("memory_bytes", args.memory), ("disk_bytes", args.disk),
+                       ("pids", args.pids)):
+        if value is not None:
+            limits[key] = value
+    return ContainerSpec(
+        handle=args.name or f"c-{secrets.token_hex(5)}",
+        image=image,
+        process=ProcessSpec(args=command, env=env_pairs(args.env or []), user=args.user,
+                            terminal=args.tty),
+        limits=Limits.model_validate(limits),
+        mounts=[volume(v) for v in args.volumes or []],
+        cap_add=args.cap_add or [],
+        writable_paths=args.writable or [],
+        unsafe=UnsafeOptions(disable_seccomp=args.unsafe_disable_seccomp,
+                             disable_userns=args.unsafe_disable_userns,
+                             disable_mac=args.unsafe_disable_mac,
+                             cap_add=args.unsafe_cap_add or []),
+        ports=[publish(p) for p in args.publish or []],
+        security_groups=args.security_groups or [],
+        listen_ports=args.listen,
+        connect_ports=args.connect_ports,
+        allow_32bit=args.allow_32bit,
+        log=LogOptions.model_validate(log_options(args.log_opts or [])),
+    )
+
+
+def run(args: Namespace) -> int:
+    """Run a command in a new container; the command's exit code (or 0 with -d)."""
+    spec = container_spec(args)
+    client = session.open_client(args.options)
+    if args.detach:  # with --rm the daemon destroys it once its process has ended; with -i
+        # its monitor keeps stdin open for a later attacher, with -t it holds the terminal
+        client.create(spec, start=True, auto_remove=args.rm, stdin=args.interactive)
+        print(spec.handle)
+        return 0
+    from stockade.cli import remote_foreground  # websockets: only streams pay
+
+    return remote_foreground.run(client.socket, spec, interactive=args.interactive,
+                                 remove=args.rm)
+
+
+def create(args: Namespace) -> None:
+    spec = container_spec(args)
+    session.open_client(args.options).create(spec, start=False, stdin=args.interactive)
+    print(spec.handle)
+
+
+def start(args: Namespace) -> None:
+    session.open_client(args.options).start(args.handle)
+    print(args.handle)
+
+
+def exec_(args: Namespace) -> int:
+    """`exec [OPTIONS] HANDLE [--] COMMAND...`: the command's exit code."""
+    rest = strip_dashes(args.rest)
+    handle, command = rest[0], strip_dashes(rest[1:])
+    socket = session.open_json(args.options).socket
+    from stockade.cli import remote_foreground  # websockets: only streams pay
+
+    return remote_foreground.exec_(socket, handle, command, env_pairs(args.env or []),
+                                   args.user, interactive=args.interactive, tty=args.tty)
+
+
+def stop(args: Namespace) -> None:
+    info = session.open_client(args.options).stop(args.handle, args.time)
+    print(f"{args.handle} {info.state} (exit {info.exit_code})")
+
+
+def destroy(args: Namespace) -> None:
+    client = session.open_json(args.options)
+    for handle in args.handles:
+        client.destroy(handle)
+        print(handle)
+
+
+def update(args: Namespace) -> None:
+    from stockade.spec import LimitsPatch
+
+    limits = session.open_client(args.options).update_limits(args.handle, LimitsPatch(
+        memory_bytes=args.memory, cpu_shares=args.cpu_shares, pids=args.pids,
+        disk_bytes=args.disk))
+    if args.json:
+        render.emit_json(limits)
+        return
+    print(f"{args.handle} memory={limits.memory_bytes} cpu_shares={limits.cpu_shares} "
+          f"pids={limits.pids} disk={limits.disk_bytes}")

@@ -1,0 +1,126 @@
+"""`JsonClient`: the API with the daemon's answers as JSON, without models.
+
+A one-shot command such as `stockade ps` or `stockade version` pays for what it imports:
+pydantic and the spec cost more to import than the whole request takes (docs/performance.md,
+section 7). This class holds the transport and the calls whose answers need no model, and
+the JSON of those that `Client` (client/client.py) turns into models; `Client` is a
+`JsonClient` too, so library users keep one typed API."""
+
+import builtins
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Self
+
+from stockade.client.errors import DaemonUnavailable, from_response, unavailable
+from stockade.client.host import HostClient
+from stockade.client.transport import UnixTransport
+from stockade.wire import DEFAULT_SOCKET
+
+
+class JsonClient:
+    def __init__(self, socket: Path = DEFAULT_SOCKET) -> None:
+        self.socket = socket
+        self._http = UnixTransport(socket)
+        self.host = HostClient(self._call)
+
+    def close(self) -> None:
+        """Nothing stays open between calls (one connection per request); kept so a client
+        is used as a context manager like any other."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: Any = None,
+              params: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._http.request(method, path, body, params)
+        except OSError as exc:
+            raise unavailable(str(self.socket), exc) from exc
+        if response.status >= 400:
+            raise from_response(response)
+        if response.status == 204 or not response.content:
+            return None
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.content
+
+    def _lines(self, path: str, body: Any) -> Iterator[dict[str, Any]]:
+        try:
+            with self._http.stream("POST", path, body) as response:
+                if response.status >= 400:
+                    raise from_response(response.read())
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except OSError as exc:
+            raise unavailable(str(self.socket), exc) from exc
+
+    # -- system ---------------------------------------------------------------------------------
+
+    def ping(self) -> bool:
+        return bool(self._call("GET", "/v1/ping")["ok"])
+
+    def available(self) -> bool:
+        try:
+            return self.ping()
+        except DaemonUnavailable:
+            return False
+
+    def info(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v1/info")
+        return result
+
+    def version(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v1/version")
+        return result
+
+    def settings(self) -> dict[str, Any]:
+        """The daemon's effective settings: {"file", "settings": [{key, value, source}]}."""
+        result: dict[str, Any] = self._call("GET", "/v1/config")
+        return result
+
+    def cleanup(self) -> builtins.list[str]:
+        return list(self._call("POST", "/v1/cleanup"))
+
+    def events(self, since: int = 0, handle: str | None = None,
+               wait_s: float = 0) -> builtins.list[dict[str, Any]]:
+        params: dict[str, Any] = {"since": since, "wait_s": wait_s}
+        if handle:
+            params["handle"] = handle
+        return list(self._call("GET", "/v1/events", params=params))
+
+    def network_log(self, since: int = 0) -> builtins.list[dict[str, Any]]:
+        return list(self._call("GET", "/v1/network-log", params={"since": since}))
+
+    def prometheus(self) -> str:
+        return bytes(self._call("GET", "/metrics")).decode()
+
+    # -- containers, as JSON ----------------------------------------------------------------------
+
+    def list_json(self, properties: dict[str, str] | None = None,
+                  ) -> builtins.list[dict[str, Any]]:
+        """Every container as the daemon describes it (ContainerInfo's JSON)."""
+        params = {"property": [f"{k}={v}" for k, v in (properties or {}).items()]}
+        return list(self._call("GET", "/v1/containers", params=params))
+
+    def inspect_json(self, handle: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/containers/{handle}")
+        return result
+
+    def wait_json(self, handle: str, timeout_s: float = 30) -> dict[str, Any]:
+        """The container once its process has ended, or after `timeout_s` seconds."""
+        result: dict[str, Any] = self._call("GET", f"/v1/containers/{handle}/wait",
+                                            params={"timeout_s": timeout_s})
+        return result
+
+    def signal(self, handle: str, signal: str = "TERM") -> None:
+        self._call("POST", f"/v1/containers/{handle}/signal", {"signal": signal})
+
+    def destroy(self, handle: str) -> None:
+        self._call("DELETE", f"/v1/containers/{handle}")
