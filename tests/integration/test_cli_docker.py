@@ -1,7 +1,9 @@
 """Docker's shape of the command line (issue 18 part 3), each through a private daemon."""
 
 import json
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -134,3 +136,54 @@ def test_run_takes_the_image_first_like_docker(daemon: Daemon) -> None:
     assert "no-such-image" in _one_line_error(daemon.cli("run", "--rm", "no-such-image",
                                                          "echo", "hi"))
     assert daemon.client().list() == []
+
+
+def test_restart_runs_it_again_and_top_lists_its_processes(daemon: Daemon) -> None:
+    assert daemon.cli("run", "-d", "--name", "again", "--", "sh", "-c",
+                      "echo started; sleep 300").returncode == 0
+    first = _state(daemon, "again")["pid"]
+    restarted = daemon.cli("restart", "--time", "2", "again")
+    assert restarted.stdout == "again running\n", restarted.stderr
+    assert _state(daemon, "again")["pid"] not in (None, first)
+    shown = daemon.cli("top", "again")
+    assert shown.returncode == 0 and "sleep 300" in shown.stdout
+    assert shown.stdout.splitlines()[0].split()[:2] == ["PID", "USER"]
+    assert daemon.cli("logs", "again").stdout == "started\nstarted\n"
+    _one_line_error(daemon.cli("restart", "nope"))
+
+
+def test_cp_copies_both_ways(daemon: Daemon, tmp_path: Path) -> None:
+    assert daemon.cli("run", "-d", "--name", "files", "--user", "root", "--", "sh", "-c",
+                      "mkdir -p /tmp/out/sub && echo deep > /tmp/out/sub/f && "
+                      "sleep 300").returncode == 0
+    for _ in range(100):
+        if daemon.cli("exec", "files", "test", "-e", "/tmp/out/sub/f").returncode == 0:
+            break
+    copied = daemon.cli("cp", "files:/tmp/out", str(tmp_path / "here"))
+    assert copied.returncode == 0, copied.stderr
+    assert (tmp_path / "here/sub/f").read_text() == "deep\n"
+    assert (tmp_path / "here/sub/f").stat().st_uid == os.getuid()
+    (tmp_path / "send").mkdir()
+    (tmp_path / "send/note").write_text("to the box\n")
+    sent = daemon.cli("cp", str(tmp_path / "send"), "files:/tmp")
+    assert sent.returncode == 0, sent.stderr
+    assert daemon.cli("exec", "files", "cat", "/tmp/send/note").stdout == "to the box\n"
+    assert "between a container and the host" in _one_line_error(
+        daemon.cli("cp", str(tmp_path), str(tmp_path)))
+    _one_line_error(daemon.cli("cp", "files:/no/such", str(tmp_path)))
+
+
+def test_attach_follows_from_now_and_returns_the_exit_code(daemon: Daemon) -> None:
+    script = "echo before; sleep 2; echo after; exit 6"
+    assert daemon.cli("run", "-d", "--name", "watched", "--", "sh", "-c",
+                      script).returncode == 0
+    attached = daemon.cli("attach", "--no-stdin", "watched")
+    assert attached.returncode == 6, attached.stderr
+    assert attached.stdout == "after\n"  # only what came after attaching
+
+
+def test_run_flags_for_hostname_entrypoint_cpus_and_log_options(daemon: Daemon) -> None:
+    ran = daemon.cli("run", "--rm", "--hostname", "web-1", "--entrypoint", "sh",
+                     "--cpus", "0.5", "--log-opt", "max-size=1m", "--", "-c",
+                     "hostname; cat /sys/fs/cgroup/cpu*/cpu.cfs_quota_us | head -1")
+    assert (ran.returncode, ran.stdout) == (0, "web-1\n50000\n"), ran.stderr

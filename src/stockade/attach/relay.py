@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from stockade.attach.source import Gone, Source
 from stockade.attach.stdin import AttachSocket
@@ -41,7 +41,7 @@ class Relay:
     """Runs until the process ends and its output is sent, the client leaves, or the
     daemon stops (then the client is told to come back: 1001, going away)."""
 
-    def __init__(self, channel: Channel, source: Source, after: Cursor | None,
+    def __init__(self, channel: Channel, source: Source, after: Cursor | Literal["end"] | None,
                  stdin: bool, stopping: threading.Event,
                  release: Callable[[], None] = lambda: None) -> None:
         self._ws = channel

@@ -58,14 +58,17 @@ class ProcessTable:
 
     def info(self, handle: str, process_id: str) -> ProcessInfo:
         if process_id == INIT_ID:
-            return _init_info(self._engine.inspect(handle))
+            return _init_info(self._engine.inspect(handle), self._terminal(handle))
         return _session_info(self._engine.exec_session(handle, process_id))
 
     def list(self, handle: str) -> list[ProcessInfo]:
         """The init (once started) and the sessions, oldest first."""
         init = self._engine.inspect(handle)
-        found = [_init_info(init)] if init.state != "creating" else []
+        found = [_init_info(init, self._terminal(handle))] if init.state != "creating" else []
         return found + [_session_info(s) for s in self._engine.exec_sessions(handle)]
+
+    def _terminal(self, handle: str) -> bool:
+        return self._engine.state.get(handle).spec.process.terminal
 
     def signal(self, handle: str, process_id: str, name: str) -> None:
         if process_id == INIT_ID:
@@ -117,9 +120,9 @@ class ProcessTable:
                                            self._settings.max_ended_per_container)
 
 
-def _init_info(info: ContainerInfo) -> ProcessInfo:
+def _init_info(info: ContainerInfo, tty: bool) -> ProcessInfo:
     return ProcessInfo(id=INIT_ID, handle=info.handle, args=list(info.command),
-                       tty=False, running=info.state in ("created", "running"),
+                       tty=tty, running=info.state in ("created", "running"),
                        exit_code=info.exit_code, started_at=info.started_at or info.created_at,
                        finished_at=info.finished_at)
 

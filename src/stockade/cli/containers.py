@@ -6,8 +6,10 @@ applies, so a bad flag is refused in one line before anything is asked); the spe
 client are imported inside the commands, the process stream (websockets) only by a run in
 the foreground."""
 
+import os
 import secrets
 from argparse import Namespace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stockade.cli import render, session
@@ -49,6 +51,39 @@ def log_options(items: list[str]) -> dict[str, str]:
     return found
 
 
+def env_file_pairs(files: list[str]) -> dict[str, str]:
+    """docker's --env-file: NAME=VALUE per line, # comments and blank lines skipped, a NAME
+    alone takes our own value (and is left out when we have none)."""
+    found: dict[str, str] = {}
+    for name in files:
+        try:
+            lines = Path(name).read_text().splitlines()
+        except OSError as exc:
+            raise InvalidSpec(f"--env-file {name}: {exc.strerror}") from None
+        for number, line in enumerate(lines, 1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            key, sep, value = text.partition("=")
+            if not key or any(c.isspace() for c in key):
+                raise InvalidSpec(f"--env-file {name}, line {number}: not NAME=VALUE")
+            if sep:
+                found[key] = value
+            elif key in os.environ:
+                found[key] = os.environ[key]
+    return found
+
+
+def label_pairs(items: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key:
+            raise InvalidSpec(f"invalid label {item!r}: use KEY=VALUE")
+        pairs.append((key, value))
+    return pairs
+
+
 def container_spec(args: Namespace) -> "ContainerSpec":
     """The container `run` or `create` describes (their options: parser.add_container_options)."""
     from stockade.spec import ContainerSpec, Limits, LogOptions, ProcessSpec, UnsafeOptions
@@ -57,14 +92,18 @@ def container_spec(args: Namespace) -> "ContainerSpec":
     limits: dict[str, object] = {"cpu_shares": args.cpu_shares,
                                  "cpuset_cpus": args.cpuset_cpus}
     for key, value in (("memory_bytes", args.memory), ("disk_bytes", args.disk),
-                       ("pids", args.pids)):
+                       ("pids", args.pids), ("cpus", args.cpus)):
         if value is not None:
             limits[key] = value
+    env = {**env_file_pairs(args.env_files or []), **env_pairs(args.env or [])}
+    entrypoint = None if args.entrypoint is None else \
+        ([args.entrypoint] if args.entrypoint else [])
     return ContainerSpec(
         handle=args.name or f"c-{secrets.token_hex(5)}",
-        image=image,
-        process=ProcessSpec(args=command, env=env_pairs(args.env or []), user=args.user,
-                            terminal=args.tty),
+        image=image, hostname=args.hostname,
+        properties=dict(label_pairs(args.labels or [])),
+        process=ProcessSpec(args=command, env=env, user=args.user, terminal=args.tty,
+                            cwd=args.workdir, entrypoint=entrypoint),
         limits=Limits.model_validate(limits),
         mounts=[volume(v) for v in args.volumes or []],
         cap_add=args.cap_add or [],
@@ -124,6 +163,27 @@ def stop(args: Namespace) -> None:
     print(f"{args.handle} {info.state} (exit {info.exit_code})")
 
 
+def restart(args: Namespace) -> None:
+    client = session.open_json(args.options)
+    for handle in args.handles:
+        info = client.restart_json(handle, args.time)
+        print(f"{handle} {info['state']}")
+
+
+def attach(args: Namespace) -> int:
+    """Follow the init; its exit code once it ends, 130 when we detach with ^C."""
+    client = session.open_json(args.options)
+    tty = bool(client.process_json(args.handle, "init").get("tty"))
+    from stockade.client import streams  # websockets: only streams pay
+
+    try:
+        return streams.attach(client.socket, args.handle, "init",
+                              None if args.no_stdin else 0, 1, 2, tty,
+                              after=None if args.logs else "end")
+    except KeyboardInterrupt:
+        return 130
+
+
 def destroy(args: Namespace) -> None:
     client = session.open_json(args.options)
     for handle in args.handles:
@@ -136,7 +196,7 @@ def update(args: Namespace) -> None:
 
     limits = session.open_client(args.options).update_limits(args.handle, LimitsPatch(
         memory_bytes=args.memory, cpu_shares=args.cpu_shares, pids=args.pids,
-        disk_bytes=args.disk))
+        disk_bytes=args.disk, cpus=args.cpus))
     if args.json:
         render.emit_json(limits)
         return

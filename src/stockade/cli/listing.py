@@ -1,4 +1,4 @@
-"""Commands that show containers: ps, inspect, stats.
+"""Commands that show containers: ps, inspect, stats, top.
 
 `ps` and `inspect` read the daemon's JSON as it comes (`JsonClient`): filters, templates,
 tables and --json all work on ContainerInfo's fields, so they load no model, and `ps`
@@ -55,3 +55,20 @@ def stats(args: Namespace) -> None:
         render.emit_json(readings)
         return
     render.print_table(render.metrics_table(readings), args.no_trunc)
+
+
+def top(args: Namespace) -> None:
+    """The container's processes: pid and user as it sees them, the host pid beside."""
+    from stockade.cli.tables import Column, Sheet
+
+    rows = session.open_json(args.options).top(args.handle)
+    if args.json:
+        render.emit_json(rows)
+        return
+    columns = (Column("PID", essential=True), Column("USER", priority=3),
+               Column("HOST PID", priority=2), Column("STATE", priority=1),
+               Column("RSS", priority=2), Column("COMMAND", essential=True))
+    render.print_table(Sheet(columns, [
+        (str(r["pid"]), str(r["uid"]), str(r["host_pid"]), r["state"],
+         f"{r['rss_bytes'] / (1 << 20):.1f}M", r["command"])
+        for r in rows]), False)

@@ -258,7 +258,10 @@ def add_limit_options(parser: Parser) -> None:
     parser.add_argument("-m", "--memory", metavar="SIZE", help="Memory limit, e.g. 256M.")
     parser.add_argument("--cpu-shares", metavar="SHARES", type=int,
                         help="Overrides shares from memory.")
-    parser.add_argument("--pids", metavar="N", type=int, help="Maximum processes.")
+    parser.add_argument("--cpus", metavar="CPUS", type=float,
+                        help="CPU time, in CPUs (e.g. 1.5), on top of the shares.")
+    parser.add_argument("--pids", "--pids-limit", metavar="N", type=int, dest="pids",
+                        help="Maximum processes.")
     parser.add_argument("--disk", metavar="SIZE", help="Writable layer quota, e.g. 1G.")
 
 
@@ -270,7 +273,16 @@ def add_container_options(parser: Parser) -> None:
     add_limit_options(parser)
     parser.add_argument("-e", "--env", metavar="NAME=VALUE", action="append",
                         help="Environment variable (repeatable).")
+    parser.add_argument("--env-file", metavar="FILE", action="append", dest="env_files",
+                        help="NAME=VALUE lines (# comments; NAME alone takes ours).")
     parser.add_argument("-u", "--user", metavar="USER", help="NAME, UID or UID:GID.")
+    parser.add_argument("-w", "--workdir", metavar="DIR",
+                        help="Working directory inside the container.")
+    parser.add_argument("--entrypoint", metavar="COMMAND",
+                        help="Replace the image's entrypoint (and its command); '' for none.")
+    parser.add_argument("--hostname", metavar="NAME", help="The container's host name.")
+    parser.add_argument("-l", "--label", metavar="KEY=VALUE", action="append", dest="labels",
+                        help="A property of the container (repeatable).")
     parser.add_argument("-v", "--volume", metavar="HOST:CONTAINER[:ro|:rw]", action="append",
                         dest="volumes", help="Bind a host path (repeatable).")
     parser.add_argument("--cap-add", metavar="CAP", action="append",
@@ -287,8 +299,8 @@ def add_container_options(parser: Parser) -> None:
     parser.add_argument("--unsafe-cap-add", metavar="CAP", action="append",
                         help="UNSAFE: any extra capability.")
     parser.add_argument("-p", "--publish", metavar="HOST:CONTAINER[/udp]", action="append",
-                        help="HOSTPORT:CONTAINERPORT, or with /udp (repeatable; host port 0 "
-                             "picks one).")
+                        help="HOSTPORT:CONTAINERPORT, or CONTAINERPORT alone, or with /udp "
+                             "(repeatable; host port 0, or none, picks one).")
     parser.add_argument("--security-group", metavar="NAME", action="append",
                         dest="security_groups",
                         help="Bind a security group to this container (repeatable).")
@@ -378,6 +390,13 @@ def _kill(parser: Parser) -> None:
                         help="Signal to send (name or number). [default: KILL]")
 
 
+def _attach(parser: Parser) -> None:
+    parser.add_argument("--no-stdin", action="store_true",
+                        help="Do not send our input to the process.")
+    parser.add_argument("--logs", action="store_true",
+                        help="Replay the output the log still holds before following.")
+
+
 def _update(parser: Parser) -> None:
     add_limit_options(parser)
     _json(parser)
@@ -407,6 +426,16 @@ CONTAINERS = (
             "stderr.", "logs_view:logs", (HANDLE,), _logs),
     Command("stop", "Stop a container: TERM, then KILL after --time seconds.",
             "containers:stop", (HANDLE,), _stop),
+    Command("restart", "Stop containers (TERM, KILL after --time) and run them again on "
+            "their writable layer.", "containers:restart", (HANDLES,), _stop),
+    Command("attach", "Follow a container's main process: its output, our input to it "
+            "(^C detaches; the container runs on).", "containers:attach", (HANDLE,), _attach),
+    Command("top", "List the processes of a container (pid and user as it sees them).",
+            "listing:top", (HANDLE,), _json),
+    Command("cp", "Copy files between a container and the host: cp HANDLE:PATH HOSTPATH, or "
+            "cp HOSTPATH HANDLE:DIR.", "files:cp",
+            (Positional("SRC", help="HANDLE:PATH or a host path."),
+             Positional("DEST", help="A host path or HANDLE:DIR.")),),
     Command("destroy", "Destroy containers and everything they used.", "containers:destroy",
             (HANDLES,)),
     Command("rm", "Remove containers and everything they used; a running one only with -f.",

@@ -35,13 +35,26 @@ def volume(value: str) -> "BindMount":
 
 
 def publish(value: str) -> "PortMapping":
+    """docker's -p: [IP:]HOSTPORT:CONTAINERPORT or CONTAINERPORT (a free host port is
+    picked), with /tcp or /udp. Ports are published on every host address: an IP other
+    than 0.0.0.0 is refused, as the port mappings cannot be bound to one address yet."""
     from stockade.spec import PortMapping
 
-    """HOSTPORT:CONTAINERPORT[/tcp|/udp]; host port 0 picks a free one."""
     spec, _, protocol = value.partition("/")
-    host, sep, container = spec.partition(":")
-    if not sep or not host.isascii() or not host.isdigit() or not container.isascii() \
+    parts = spec.split(":")
+    usage = (f"--publish {value!r}: use [0.0.0.0:]HOSTPORT:CONTAINERPORT or CONTAINERPORT, "
+             "with /tcp or /udp")
+    if len(parts) == 3:
+        if parts[0] not in ("0.0.0.0", ""):
+            raise InvalidSpec(f"--publish {value!r}: publishing on one host address "
+                              f"({parts[0]}) is not supported; ports are published on "
+                              "every address")
+        parts = parts[1:]
+    if len(parts) == 1:
+        parts = ["0", parts[0]]
+    host, container = parts if len(parts) == 2 else ("", "")
+    if not host.isascii() or not host.isdigit() or not container.isascii() \
             or not container.isdigit() or protocol not in ("", "tcp", "udp"):
-        raise InvalidSpec(f"--publish {value!r}: use HOSTPORT:CONTAINERPORT[/tcp|/udp]")
+        raise InvalidSpec(usage)
     return PortMapping(host_port=int(host), container_port=int(container),
                        protocol="udp" if protocol == "udp" else "tcp")

@@ -10,11 +10,11 @@ import builtins
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, BinaryIO, Self
 
 from stockade.client.errors import DaemonUnavailable, from_response, unavailable
 from stockade.client.host import HostClient
-from stockade.client.transport import UnixTransport
+from stockade.client.transport import FileBody, UnixTransport
 from stockade.wire import DEFAULT_SOCKET
 
 
@@ -124,3 +124,40 @@ class JsonClient:
 
     def destroy(self, handle: str) -> None:
         self._call("DELETE", f"/v1/containers/{handle}")
+
+    def restart_json(self, handle: str, timeout: float | None = None) -> dict[str, Any]:
+        """Stop it if it runs (TERM, KILL after `timeout`), then run it again."""
+        result: dict[str, Any] = self._call("POST", f"/v1/containers/{handle}/restart",
+                                            {"timeout_s": timeout})
+        return result
+
+    def process_json(self, handle: str, process_id: str) -> dict[str, Any]:
+        """One process of a container (`init` is its main process)."""
+        result: dict[str, Any] = self._call(
+            "GET", f"/v1/containers/{handle}/processes/{process_id}")
+        return result
+
+    def top(self, handle: str) -> list[dict[str, Any]]:
+        """The container's processes: pid and uid as it sees them, host_pid, state,
+        rss_bytes, command."""
+        rows: list[dict[str, Any]] = self._call("GET", f"/v1/containers/{handle}/top")
+        return rows
+
+    def archive_out(self, handle: str, path: str) -> Iterator[bytes]:
+        """The tar stream of `path` in the container (symlinks on the way are refused)."""
+        try:
+            with self._http.stream("GET", f"/v1/containers/{handle}/archive",
+                                   params={"path": path}) as response:
+                if response.status >= 400:
+                    raise from_response(response.read())
+                yield from response.chunks
+        except OSError as exc:
+            raise unavailable(str(self.socket), exc) from exc
+
+    def archive_in(self, handle: str, path: str, archive: BinaryIO,
+                   size: int) -> dict[str, Any]:
+        """Unpack the tar in `archive` (`size` bytes) into the directory `path` of the
+        container; what the daemon did (entries, bytes, skipped, stripped_setuid)."""
+        result: dict[str, Any] = self._call("PUT", f"/v1/containers/{handle}/archive",
+                                            FileBody(archive, size), params={"path": path})
+        return result

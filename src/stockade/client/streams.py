@@ -56,7 +56,7 @@ class _Position:
 
 def attach(socket: Path, handle: str, process_id: str, stdin_fd: int | None, stdout_fd: int,
            stderr_fd: int, tty: bool, *, close_stdin: bool = False, interrupts: bool = False,
-           on_attached: Callable[[], None] | None = None) -> int:
+           on_attached: Callable[[], None] | None = None, after: str | None = None) -> int:
     """Follow a process (its kept output first) until it ends; returns its exit code.
 
     With `stdin_fd` our input goes to the process; `close_stdin` instead gives it EOF at
@@ -65,14 +65,16 @@ def attach(socket: Path, handle: str, process_id: str, stdin_fd: int | None, std
     the stream is open, e.g. to start a container without missing any of its output."""
     return attach_result(socket, handle, process_id, stdin_fd, stdout_fd, stderr_fd, tty,
                          close_stdin=close_stdin, interrupts=interrupts,
-                         on_attached=on_attached).exit_code
+                         on_attached=on_attached, after=after).exit_code
 
 
 def attach_result(socket: Path, handle: str, process_id: str, stdin_fd: int | None,
                   stdout_fd: int, stderr_fd: int, tty: bool, *, close_stdin: bool = False,
                   interrupts: bool = False,
-                  on_attached: Callable[[], None] | None = None) -> ExitMessage:
-    """As `attach`, with the whole exit message (an init's says whether it was OOM-killed)."""
+                  on_attached: Callable[[], None] | None = None,
+                  after: str | None = None) -> ExitMessage:
+    """As `attach`, with the whole exit message (an init's says whether it was OOM-killed).
+    `after` is a cursor to go on from, or "end" for only what is written from now on."""
     give_eof = close_stdin and stdin_fd is None and not tty
     sinks = {Stream.STDOUT: stdout_fd, Stream.STDERR: stderr_fd}
     position = _Position()
@@ -85,7 +87,7 @@ def attach_result(socket: Path, handle: str, process_id: str, stdin_fd: int | No
 
     try:
         with _connect(socket, handle, process_id,
-                      stdin=stdin_fd is not None or give_eof) as ws:
+                      stdin=stdin_fd is not None or give_eof, after=after) as ws:
             if on_attached is not None:
                 on_attached()
             if give_eof:

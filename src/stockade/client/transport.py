@@ -14,7 +14,7 @@ import socket as sockets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import urlencode
 
 MAX_LINE = 65536  # a status or header line; longer is not an answer from our daemon
@@ -149,6 +149,9 @@ class UnixTransport:
             conn.connect(str(self.socket))
             conn.settimeout(timeout)
             conn.sendall(_encode(method, path, body, params))
+            if isinstance(body, FileBody):  # the headers said its length; the file follows
+                body.file.seek(0)
+                conn.sendfile(body.file)
             reader = _Reader(conn)
             try:
                 status, headers = reader.head()
@@ -171,12 +174,23 @@ def _query(params: dict[str, Any]) -> str:
     return urlencode(pairs)
 
 
+class FileBody(NamedTuple):
+    """A request body sent from a file as it is (an archive for `cp`), not as JSON."""
+
+    file: BinaryIO
+    size: int
+    content_type: str = "application/x-tar"
+
+
 def _encode(method: str, path: str, body: Any, params: dict[str, Any] | None) -> bytes:
     query = _query(params or {})
     target = f"{path}?{query}" if query else path
     lines = [f"{method} {target} HTTP/1.1", "Host: stockade", "Connection: close",
              "Accept: application/json"]
     payload = b""
+    if isinstance(body, FileBody):
+        lines += [f"Content-Type: {body.content_type}", f"Content-Length: {body.size}"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
     if body is not None:
         payload = json.dumps(body, separators=(",", ":")).encode()
         lines.append("Content-Type: application/json")

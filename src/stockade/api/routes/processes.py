@@ -8,7 +8,7 @@ one-line reason.
 
 import asyncio
 import contextlib
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response, WebSocket
 
@@ -59,14 +59,15 @@ def signal_process(handle: OwnedHandle, process_id: str, body: SignalRequest, ta
 @router.websocket(_BASE + "/{process_id}/attach")
 async def attach(websocket: WebSocket, handle: str, process_id: str, stdin: bool = False,
                  after: str | None = None) -> None:
-    """Its output from the oldest kept (or after the cursor `after`), followed live; stdin
-    and control messages in."""
+    """Its output from the oldest kept (after the cursor `after`, or from now with
+    `after=end`), followed live; stdin and control messages in."""
     daemon = websocket.app.state.daemon
     table: ProcessTable = daemon.processes
     identity = websocket.scope.get(IDENTITY_KEY) or access.ROOT
     token = None
     try:
-        cursor = Cursor.decode(after) if after is not None else None
+        cursor: Cursor | Literal["end"] | None = "end" if after == "end" else \
+            Cursor.decode(after) if after is not None else None
         await asyncio.to_thread(access.check_visible, daemon.engine, identity, handle)
         source = await asyncio.to_thread(table.source, handle, process_id)
         if stdin:
