@@ -58,7 +58,7 @@ def test_detached_lifecycle_with_inspect_contract(cli: Cli) -> None:
             "properties"} <= set(info)
     assert info["state"] == "running" and info["image"] == "busybox"
     assert info["limits"] == {"memory_bytes": 128 << 20, "cpu_shares": 16, "pids": 64,
-                              "disk_bytes": 1 << 30}
+                              "disk_bytes": 1 << 30, "cpus": None}
     assert os.path.exists(f"/proc/{info['pid']}")
     assert [c["handle"] for c in json.loads(cli("ps", "--json").stdout)] == ["cli-box"]
     execd = cli("exec", "cli-box", "--", "sh", "-c", "echo inside; exit 5")
