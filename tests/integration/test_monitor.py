@@ -126,8 +126,11 @@ def test_the_log_cap_holds_under_a_flood(engine: Engine) -> None:
     assert engine.metrics(request.handle).log_bytes <= cap
     info = engine.inspect(request.handle)
     assert info.log is not None and (info.log.max_bytes, info.log.max_files) == (256 << 10, 2)
-    tail = list(logfile.read(files, tail=3))
-    assert [r.data for r in tail] == [b"flood"] * 3
+    # the newest output is kept; conmon may split a line across records (partial ones),
+    # and the live file may end in the middle of one while `yes` still writes
+    text = b"".join(r.payload() for r in logfile.read(files, tail=20))
+    lines = text.split(b"\n")[1:-1]  # the first may begin inside a line, the last unended
+    assert lines and all(line == b"flood" for line in lines)
     engine.destroy(request.handle)
 
 
