@@ -136,7 +136,7 @@ def _run_in_process(socket: Path) -> float:
     started = time.perf_counter()
     spec = ContainerSpec(handle=f"c-{secrets.token_hex(5)}", image="busybox",
                          process=ProcessSpec(args=["true"]))
-    code = remote_foreground.run(socket, spec, interactive=False, remove=True)
+    code = remote_foreground.run(Client(socket), spec, interactive=False, remove=True)
     took = time.perf_counter() - started
     if code != 0:
         raise RuntimeError(f"the in-process run of `true` exited {code}")

@@ -27,7 +27,8 @@ from stockade.api import errors as api_errors
 from stockade.api.routes import processes
 from stockade.attach.table import ProcessTable
 from stockade.cli import remote_foreground
-from stockade.client import streams
+from stockade.client import Client, streams
+from stockade.client.transport import UnixTransport
 from stockade.engine import Engine
 from stockade.errors import Conflict, InvalidSpec, NotFound
 from stockade.spec import ContainerInfo, ContainerSpec
@@ -74,6 +75,10 @@ class Daemon:
     engine: Engine
     table: ProcessTable
     server: _Server
+
+    @property
+    def transport(self) -> UnixTransport:
+        return UnixTransport(self.socket)
 
     def http(self) -> httpx.Client:
         return httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket)),
@@ -190,16 +195,16 @@ def _rest(ws: ClientConnection) -> tuple[bytes, wsproto.ExitMessage]:
 # -- running a process --------------------------------------------------------------------
 
 def test_echo_prints_and_exits_zero(daemon: Daemon, box: str) -> None:
-    assert streams.run_captured(daemon.socket, box, ["echo", "hello"]) == (0, b"hello\n", b"")
+    assert streams.run_captured(daemon.transport, box, ["echo", "hello"]) == (0, b"hello\n", b"")
 
 
 def test_the_exit_code_comes_back(daemon: Daemon, box: str) -> None:
-    code, _, _ = streams.run_captured(daemon.socket, box, ["sh", "-c", "exit 3"])
+    code, _, _ = streams.run_captured(daemon.transport, box, ["sh", "-c", "exit 3"])
     assert code == 3
 
 
 def test_stdout_and_stderr_stay_apart(daemon: Daemon, box: str) -> None:
-    result = streams.run_captured(daemon.socket, box,
+    result = streams.run_captured(daemon.transport, box,
                                   ["sh", "-c", "echo out; echo err >&2; echo out2"])
     assert result == (0, b"out\nout2\n", b"err\n")
 
@@ -210,7 +215,7 @@ def test_stdin_is_piped_through_and_nothing_is_lost(daemon: Daemon, box: str) ->
     data = os.urandom(8 << 20)
     result: list[tuple[int, bytes, bytes]] = []
     worker = threading.Thread(target=lambda: result.append(
-        streams.run_captured(daemon.socket, box, ["cat"], stdin=data)), daemon=True)
+        streams.run_captured(daemon.transport, box, ["cat"], stdin=data)), daemon=True)
     worker.start()
     worker.join(120)  # a hang fails here; teardown destroys the container, freeing it
     assert result, "the stream deadlocked"
@@ -221,7 +226,7 @@ def test_stdin_is_piped_through_and_nothing_is_lost(daemon: Daemon, box: str) ->
 
 def test_env_cwd_user_and_rlimits_take_effect(daemon: Daemon, box: str) -> None:
     script = "echo $GREETING; pwd; id -u; ulimit -n; ulimit -u"
-    result = streams.run_captured(daemon.socket, box, ["sh", "-c", script],
+    result = streams.run_captured(daemon.transport, box, ["sh", "-c", script],
                                   env={"GREETING": "hi"}, cwd="/tmp", user="nobody",
                                   rlimits={"nofile": 256, "nproc": 50})
     assert result == (0, b"hi\n/tmp\n65534\n256\n50\n", b"")
@@ -229,12 +234,12 @@ def test_env_cwd_user_and_rlimits_take_effect(daemon: Daemon, box: str) -> None:
 
 def test_an_exec_cannot_raise_a_hard_limit_of_the_init(daemon: Daemon, box: str) -> None:
     with pytest.raises(InvalidSpec, match="hard limit"):
-        streams.run_captured(daemon.socket, box, ["true"], rlimits={"core": 1 << 20})
+        streams.run_captured(daemon.transport, box, ["true"], rlimits={"core": 1 << 20})
     assert [p.id for p in daemon.table.list(box)] == ["init"]
 
 
 def test_a_missing_command_is_exit_127_with_a_message(daemon: Daemon, box: str) -> None:
-    code, _, err = streams.run_captured(daemon.socket, box, ["no-such-command"])
+    code, _, err = streams.run_captured(daemon.transport, box, ["no-such-command"])
     assert code == 127 and b"no-such-command" in err
 
 
@@ -255,7 +260,7 @@ def test_a_tty_process_gets_a_terminal_of_the_asked_size(daemon: Daemon, box: st
     try:
         request = ProcessRequest(args=["sh", "-c", "tty; stty size"], tty=True,
                                  window=Window(rows=33, cols=99))
-        code = streams.run_process(daemon.socket, box, request, stdout_fd=write_end)
+        code = streams.run_process(daemon.transport, box, request, stdout_fd=write_end)
         os.close(write_end)
         write_end = -1
         out = os.read(read_end, 65536).decode()
@@ -296,7 +301,7 @@ def test_a_local_terminal_is_relayed_raw_and_its_size_followed(daemon: Daemon,
     typist.start()
     try:
         request = ProcessRequest(args=["sh", "-c", "stty size; exec sh"], tty=True)
-        code = streams.run_process(daemon.socket, box, request, stdin_fd=slave,
+        code = streams.run_process(daemon.transport, box, request, stdin_fd=slave,
                                    stdout_fd=slave, stderr_fd=slave)
         typist.join(30)
         assert termios.tcgetattr(slave)[3] & termios.ECHO  # raw mode was undone
@@ -348,7 +353,7 @@ def test_an_ended_process_can_still_be_read(daemon: Daemon, box: str, null: int)
     while daemon.table.info(box, process_id).running:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    code = streams.attach(daemon.socket, box, process_id, None, null, null, tty=False)
+    code = streams.attach(daemon.transport, box, process_id, None, null, null, tty=False)
     assert code == 2
     with daemon.http() as client:
         listed = client.get(f"/v1/containers/{box}/processes").json()
@@ -385,7 +390,7 @@ def test_signal_a_process_by_route(daemon: Daemon, box: str, null: int) -> None:
         sent = client.post(f"/v1/containers/{box}/processes/{process_id}/signal",
                            json={"signal": "TERM"})
     assert bad.status_code == 422 and sent.status_code == 204
-    code = streams.attach(daemon.socket, box, process_id, None, null, null, tty=False)
+    code = streams.attach(daemon.transport, box, process_id, None, null, null, tty=False)
     assert code == 128 + 15
     with pytest.raises(Conflict, match="ended"):
         daemon.table.signal(box, process_id, "TERM")
@@ -412,7 +417,7 @@ def test_our_first_interrupt_goes_to_the_process(daemon: Daemon, box: str) -> No
     presser = threading.Thread(target=press_ctrl_c, daemon=True)
     presser.start()
     try:
-        code = streams.run_process(daemon.socket, box, ProcessRequest(args=["sh", "-c", script]),
+        code = streams.run_process(daemon.transport, box, ProcessRequest(args=["sh", "-c", script]),
                                    stdout_fd=write_end)
         _read_until(read_end, b"caught", seen)
     finally:
@@ -456,7 +461,7 @@ def test_an_init_with_a_terminal(daemon: Daemon) -> None:
 def test_remote_run_streams_and_returns_the_code(daemon: Daemon,
                                                  capfd: pytest.CaptureFixture[str]) -> None:
     request = spec(["sh", "-c", "echo remote; echo warn >&2; exit 6"])
-    code = remote_foreground.run(daemon.socket, request, interactive=False, remove=True)
+    code = remote_foreground.run(Client(daemon.socket), request, interactive=False, remove=True)
     out, err = capfd.readouterr()
     assert (code, out, err) == (6, "remote\n", "warn\n")
     assert daemon.engine.list() == []
@@ -476,7 +481,7 @@ def test_a_daemon_restart_during_an_attached_run_loses_no_output(daemon: Daemon)
         daemon.engine.start(request.handle)
 
     def attached() -> None:
-        result.append(streams.attach(daemon.socket, request.handle, "init", None, write_end,
+        result.append(streams.attach(daemon.transport, request.handle, "init", None, write_end,
                                      write_end, tty=False, close_stdin=True,
                                      on_attached=start))
 
@@ -502,7 +507,7 @@ def test_a_daemon_restart_during_an_attached_run_loses_no_output(daemon: Daemon)
 
 
 def test_remote_exec(daemon: Daemon, box: str, capfd: pytest.CaptureFixture[str]) -> None:
-    code = remote_foreground.exec_(daemon.socket, box, ["sh", "-c", "echo $A; exit 9"],
+    code = remote_foreground.exec_(daemon.transport, box, ["sh", "-c", "echo $A; exit 9"],
                                    {"A": "b"}, None, interactive=False, tty=False)
     assert (code, capfd.readouterr().out) == (9, "b\n")
 
@@ -526,11 +531,11 @@ def test_unknown_containers_and_processes_are_not_found(daemon: Daemon, box: str
                                                         null: int) -> None:
     missing = f"missing-{secrets.token_hex(3)}"
     with pytest.raises(NotFound, match=missing):
-        streams.run_captured(daemon.socket, missing, ["true"])
+        streams.run_captured(daemon.transport, missing, ["true"])
     with pytest.raises(NotFound, match=missing):
-        streams.attach(daemon.socket, missing, "init", None, null, null, tty=False)
+        streams.attach(daemon.transport, missing, "init", None, null, null, tty=False)
     with pytest.raises(NotFound, match="no process nope"):
-        streams.attach(daemon.socket, box, "nope", None, null, null, tty=False)
+        streams.attach(daemon.transport, box, "nope", None, null, null, tty=False)
     with daemon.http() as client:
         assert client.get(f"/v1/containers/{box}/processes/nope").status_code == 404
         assert client.get(f"/v1/containers/{missing}/processes").status_code == 404

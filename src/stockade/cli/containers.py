@@ -132,7 +132,7 @@ def run(args: Namespace) -> int:
         return 0
     from stockade.cli import remote_foreground  # websockets: only streams pay
 
-    return remote_foreground.run(client.socket, spec, interactive=args.interactive,
+    return remote_foreground.run(client, spec, interactive=args.interactive,
                                  remove=args.rm)
 
 
@@ -151,10 +151,10 @@ def exec_(args: Namespace) -> int:
     """`exec [OPTIONS] HANDLE [--] COMMAND...`: the command's exit code."""
     rest = strip_dashes(args.rest)
     handle, command = rest[0], strip_dashes(rest[1:])
-    socket = session.open_json(args.options).socket
+    transport = session.open_json(args.options).transport
     from stockade.cli import remote_foreground  # websockets: only streams pay
 
-    return remote_foreground.exec_(socket, handle, command, env_pairs(args.env or []),
+    return remote_foreground.exec_(transport, handle, command, env_pairs(args.env or []),
                                    args.user, interactive=args.interactive, tty=args.tty)
 
 
@@ -177,7 +177,7 @@ def attach(args: Namespace) -> int:
     from stockade.client import streams  # websockets: only streams pay
 
     try:
-        return streams.attach(client.socket, args.handle, "init",
+        return streams.attach(client.transport, args.handle, "init",
                               None if args.no_stdin else 0, 1, 2, tty,
                               after=None if args.logs else "end")
     except KeyboardInterrupt:

@@ -19,10 +19,19 @@ from stockade.wire import DEFAULT_SOCKET
 
 
 class JsonClient:
-    def __init__(self, socket: Path = DEFAULT_SOCKET) -> None:
+    """`socket` is the daemon's unix socket; `transport` another way to reach it (a TCP
+    one with TLS and a token): see client/transport.py for what a transport offers."""
+
+    def __init__(self, socket: Path = DEFAULT_SOCKET, *,
+                 transport: UnixTransport | None = None) -> None:
         self.socket = socket
-        self._http = UnixTransport(socket)
+        self._http = transport or UnixTransport(socket)
         self.host = HostClient(self._call)
+
+    @property
+    def transport(self) -> UnixTransport:
+        """How requests and process streams reach the daemon."""
+        return self._http
 
     def close(self) -> None:
         """Nothing stays open between calls (one connection per request); kept so a client
@@ -41,7 +50,7 @@ class JsonClient:
         try:
             response = self._http.request(method, path, body, params)
         except OSError as exc:
-            raise unavailable(str(self.socket), exc) from exc
+            raise unavailable(self._http.address, exc) from exc
         if response.status >= 400:
             raise from_response(response)
         if response.status == 204 or not response.content:
@@ -59,7 +68,7 @@ class JsonClient:
                     if line.strip():
                         yield json.loads(line)
         except OSError as exc:
-            raise unavailable(str(self.socket), exc) from exc
+            raise unavailable(self._http.address, exc) from exc
 
     # -- system ---------------------------------------------------------------------------------
 
@@ -152,7 +161,7 @@ class JsonClient:
                     raise from_response(response.read())
                 yield from response.chunks
         except OSError as exc:
-            raise unavailable(str(self.socket), exc) from exc
+            raise unavailable(self._http.address, exc) from exc
 
     def archive_in(self, handle: str, path: str, archive: BinaryIO,
                    size: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from stockade.client.base import JsonClient
 from stockade.client.errors import DaemonUnavailable, from_body, from_response, unavailable
 from stockade.client.netops import NetClient
+from stockade.client.transport import UnixTransport
 from stockade.client.vulndb import VulnDBClient
 from stockade.spec import (
     Capacity,
@@ -38,8 +39,9 @@ class ProcessResult:
 class Client(JsonClient):
     """The API with typed answers (the spec's and the wire's models)."""
 
-    def __init__(self, socket: Path = DEFAULT_SOCKET) -> None:
-        super().__init__(socket)
+    def __init__(self, socket: Path = DEFAULT_SOCKET, *,
+                 transport: UnixTransport | None = None) -> None:
+        super().__init__(socket, transport=transport)
         self.net = NetClient(self._call)
         self.vulndb = VulnDBClient(self._call)
 
@@ -120,7 +122,7 @@ class Client(JsonClient):
                 if pending.strip():
                     yield [LogRecord.model_validate_json(pending)]
         except OSError as exc:
-            raise unavailable(str(self.socket), exc) from exc
+            raise unavailable(self._http.address, exc) from exc
 
     def limits(self, handle: str) -> LimitsInfo:
         return LimitsInfo.model_validate(self._call("GET", f"/v1/containers/{handle}/limits"))
@@ -150,7 +152,7 @@ class Client(JsonClient):
         """Run a process to its end and collect its output."""
         from stockade.client import streams  # websockets: only calls that stream pay
 
-        code, out, err = streams.run_captured(self.socket, handle, args, env=env, user=user,
+        code, out, err = streams.run_captured(self.transport, handle, args, env=env, user=user,
                                               cwd=cwd)
         return ProcessResult(code, out, err)
 

@@ -21,13 +21,12 @@ import threading
 import time
 import tty as ttymode
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from socket import SO_SNDBUF, SOL_SOCKET
 from typing import Any
 from urllib.parse import quote
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
-from websockets.sync.client import ClientConnection, unix_connect
+from websockets.sync.client import ClientConnection, connect
 
 from stockade.client import errors
 from stockade.client.transport import UnixTransport
@@ -54,21 +53,22 @@ class _Position:
         self.cursor: str | None = None
 
 
-def attach(socket: Path, handle: str, process_id: str, stdin_fd: int | None, stdout_fd: int,
-           stderr_fd: int, tty: bool, *, close_stdin: bool = False, interrupts: bool = False,
-           on_attached: Callable[[], None] | None = None, after: str | None = None) -> int:
+def attach(transport: UnixTransport, handle: str, process_id: str, stdin_fd: int | None,
+           stdout_fd: int, stderr_fd: int, tty: bool, *, close_stdin: bool = False,
+           interrupts: bool = False, on_attached: Callable[[], None] | None = None,
+           after: str | None = None) -> int:
     """Follow a process (its kept output first) until it ends; returns its exit code.
 
     With `stdin_fd` our input goes to the process; `close_stdin` instead gives it EOF at
     once (for a process that should not wait for input). With `interrupts` our first ^C
     is sent to the process as SIGINT (a second one interrupts us). `on_attached` runs once
     the stream is open, e.g. to start a container without missing any of its output."""
-    return attach_result(socket, handle, process_id, stdin_fd, stdout_fd, stderr_fd, tty,
+    return attach_result(transport, handle, process_id, stdin_fd, stdout_fd, stderr_fd, tty,
                          close_stdin=close_stdin, interrupts=interrupts,
                          on_attached=on_attached, after=after).exit_code
 
 
-def attach_result(socket: Path, handle: str, process_id: str, stdin_fd: int | None,
+def attach_result(transport: UnixTransport, handle: str, process_id: str, stdin_fd: int | None,
                   stdout_fd: int, stderr_fd: int, tty: bool, *, close_stdin: bool = False,
                   interrupts: bool = False,
                   on_attached: Callable[[], None] | None = None,
@@ -86,7 +86,7 @@ def attach_result(socket: Path, handle: str, process_id: str, stdin_fd: int | No
         return (_receive_interruptible if interrupts else _receive_at)(ws, write, position)
 
     try:
-        with _connect(socket, handle, process_id,
+        with _connect(transport, handle, process_id,
                       stdin=stdin_fd is not None or give_eof, after=after) as ws:
             if on_attached is not None:
                 on_attached()
@@ -102,7 +102,7 @@ def attach_result(socket: Path, handle: str, process_id: str, stdin_fd: int | No
         pass
     while True:  # the daemon went away; the process runs on: follow its output again
         try:
-            with _reconnect(socket, handle, process_id, position.cursor) as ws:
+            with _reconnect(transport, handle, process_id, position.cursor) as ws:
                 return follow(ws)
         except _Lost:
             continue
@@ -123,33 +123,33 @@ def _receive_interruptible(ws: ClientConnection, sink: Sink,
     return receive(ws, sink, position)
 
 
-def run_process(socket: Path, handle: str, request: ProcessRequest, *,
+def run_process(transport: UnixTransport, handle: str, request: ProcessRequest, *,
                 stdin_fd: int | None = None, stdout_fd: int = 1, stderr_fd: int = 2) -> int:
     """Start a process and stay attached until it ends; without `stdin_fd` it reads EOF."""
     if request.tty and request.window is None:  # the size of our terminal from the start
         window = _size_of(stdin_fd if stdin_fd is not None else stdout_fd, True)
         request = request.model_copy(update={"window": window})
-    info = start_process(socket, handle, request)
-    return attach(socket, handle, info.id, stdin_fd, stdout_fd, stderr_fd, request.tty,
+    info = start_process(transport, handle, request)
+    return attach(transport, handle, info.id, stdin_fd, stdout_fd, stderr_fd, request.tty,
                   close_stdin=stdin_fd is None, interrupts=True)
 
 
-def run_captured(socket: Path, handle: str, args: list[str], *,
+def run_captured(transport: UnixTransport, handle: str, args: list[str], *,
                  env: dict[str, str] | None = None, user: str | None = None,
                  cwd: str | None = None, rlimits: dict[str, int] | None = None,
                  stdin: bytes = b"") -> tuple[int, bytes, bytes]:
     """Run to the end with `stdin` as input; (exit code, stdout, stderr)."""
     request = ProcessRequest(args=args, env=env or {}, user=user, cwd=cwd, rlimits=rlimits)
-    info = start_process(socket, handle, request)
+    info = start_process(transport, handle, request)
     captured: dict[Stream, bytearray] = {Stream.STDOUT: bytearray(), Stream.STDERR: bytearray()}
-    with _connect(socket, handle, info.id, stdin=True) as ws, \
+    with _connect(transport, handle, info.id, stdin=True) as ws, \
             _Forwarder(ws, _BytesInput(stdin), None, None):
         ended = receive(ws, lambda stream, data: captured[stream].extend(data))
     return ended.exit_code, bytes(captured[Stream.STDOUT]), bytes(captured[Stream.STDERR])
 
 
-def start_process(socket: Path, handle: str, request: ProcessRequest) -> ProcessInfo:
-    body = request_json(socket, "POST", f"/v1/containers/{quote(handle)}/processes",
+def start_process(transport: UnixTransport, handle: str, request: ProcessRequest) -> ProcessInfo:
+    body = request_json(transport, "POST", f"/v1/containers/{quote(handle)}/processes",
                         request.model_dump(mode="json", exclude_none=True))
     return ProcessInfo.model_validate(body)
 
@@ -189,18 +189,18 @@ def receive(ws: ClientConnection, sink: Sink, position: _Position | None = None)
 # -- the connection -------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _reconnect(socket: Path, handle: str, process_id: str,
+def _reconnect(transport: UnixTransport, handle: str, process_id: str,
                cursor: str | None) -> Iterator[ClientConnection]:
     """Connect again (output only) once the daemon answers, for up to RECONNECT_S."""
     deadline = time.monotonic() + RECONNECT_S
     while True:
         try:
-            connection = _connect(socket, handle, process_id, stdin=False, after=cursor)
+            connection = _connect(transport, handle, process_id, stdin=False, after=cursor)
             ws = connection.__enter__()
             break
         except StockadeError:
             if time.monotonic() >= deadline:
-                raise StockadeError(f"lost the daemon at {socket} while attached to "
+                raise StockadeError(f"lost the daemon at {transport.address} while attached to "
                                     f"{handle}, and it did not come back within "
                                     f"{RECONNECT_S:.0f} s; the process runs on: "
                                     f"`stockade logs {handle}` shows its output") from None
@@ -212,28 +212,31 @@ def _reconnect(socket: Path, handle: str, process_id: str,
 
 
 @contextlib.contextmanager
-def _connect(socket: Path, handle: str, process_id: str, stdin: bool,
+def _connect(transport: UnixTransport, handle: str, process_id: str, stdin: bool,
              after: str | None = None) -> Iterator[ClientConnection]:
     path = f"/v1/containers/{quote(handle)}/processes/{quote(process_id)}/attach"
     uri = f"ws://localhost{path}?stdin={'true' if stdin else 'false'}"
     if after is not None:
         uri += f"&after={quote(after)}"
     try:
-        ws = unix_connect(path=str(socket), uri=uri, open_timeout=30, ping_interval=None)
+        sock = transport.connect()
+        headers = dict(line.split(": ", 1) for line in transport.headers)
+        ws = connect(uri, sock=sock, open_timeout=30, ping_interval=None,
+                     additional_headers=headers)
     except (OSError, InvalidHandshake) as exc:
-        raise StockadeError(f"cannot attach through the daemon at {socket}: {exc}") from exc
+        raise StockadeError(f"cannot attach through the daemon at {transport.address}: "
+                            f"{exc}") from exc
     with ws:
         yield ws
 
 
-def request_json(socket: Path, method: str, path: str, body: object = None) -> Any:
+def request_json(transport: UnixTransport, method: str, path: str,
+                 body: object = None) -> Any:
     """One call to the daemon; its JSON answer, or its error raised as a stockade error."""
-    # no read timeout: a create may build an image first
     try:
-        response = UnixTransport(socket, timeout=None, connect_timeout=30.0).request(
-            method, path, body)
+        response = transport.request(method, path, body)
     except OSError as exc:
-        raise errors.unavailable(str(socket), exc) from exc
+        raise errors.unavailable(transport.address, exc) from exc
     if response.status >= 400:
         raise errors.from_response(response)
     return response.json() if response.content else None

@@ -126,13 +126,31 @@ class Streamed(NamedTuple):
 
 class UnixTransport:
     """Requests to the daemon at `socket`. Connecting fails with OSError (no socket, no
-    listener); an answer that is not HTTP raises MalformedResponse, also an OSError."""
+    listener); an answer that is not HTTP raises MalformedResponse, also an OSError.
+
+    What every transport offers (the process streams, client/streams.py, use it too):
+    `connect()` a stream socket ready for bytes (a TLS one is wrapped already), `headers`
+    to add to every request (a bearer token), `address` to name the daemon in messages,
+    and `timeout` for an answer."""
 
     def __init__(self, socket: Path, timeout: float | None = 300.0,
                  connect_timeout: float = 5.0) -> None:
         self.socket = socket
         self.timeout = timeout
         self.connect_timeout = connect_timeout
+        self.headers: list[str] = []
+        self.address = str(socket)
+
+    def connect(self) -> sockets.socket:
+        """A connected socket, in blocking mode with no timeout set."""
+        conn = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+        try:
+            conn.settimeout(self.connect_timeout)
+            conn.connect(str(self.socket))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def request(self, method: str, path: str, body: Any = None,
                 params: dict[str, Any] | None = None) -> Response:
@@ -143,12 +161,10 @@ class UnixTransport:
     def stream(self, method: str, path: str, body: Any = None,
                params: dict[str, Any] | None = None,
                timeout: float | None = None) -> Iterator[Streamed]:
-        conn = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+        conn = self.connect()
         try:
-            conn.settimeout(self.connect_timeout)
-            conn.connect(str(self.socket))
             conn.settimeout(timeout)
-            conn.sendall(_encode(method, path, body, params))
+            conn.sendall(_encode(method, path, body, params, self.headers))
             if isinstance(body, FileBody):  # the headers said its length; the file follows
                 body.file.seek(0)
                 conn.sendfile(body.file)
@@ -182,11 +198,12 @@ class FileBody(NamedTuple):
     content_type: str = "application/x-tar"
 
 
-def _encode(method: str, path: str, body: Any, params: dict[str, Any] | None) -> bytes:
+def _encode(method: str, path: str, body: Any, params: dict[str, Any] | None,
+            headers: list[str]) -> bytes:
     query = _query(params or {})
     target = f"{path}?{query}" if query else path
     lines = [f"{method} {target} HTTP/1.1", "Host: stockade", "Connection: close",
-             "Accept: application/json"]
+             "Accept: application/json", *headers]
     payload = b""
     if isinstance(body, FileBody):
         lines += [f"Content-Type: {body.content_type}", f"Content-Length: {body.size}"]
