@@ -6,7 +6,7 @@ smallest argparse program (the floor for a CLI on the standard library's parser)
 `podman ps` (a Go CLI doing the same job), in a private root; issue 18's goals are `stockade
 ps` within 2.5x of `podman ps`, and at most 40 ms of `stockade run --rm -- true` spent in
 the CLI: the CLI's run against the same calls made in this process through the client
-(create attached, stream, start, destroy), taken in turn. To show what to trim, the
+(the spec's JSON, create attached, stream, start, destroy), taken in turn. To show what to trim, the
 in-process cost of what `ps` does after its imports (one list through the daemon) and
 `python -X importtime` grouped by package: each module's own import time is charged to its
 top-level package (`stockade.<subpackage>` for ours), so nothing is counted twice."""
@@ -131,12 +131,11 @@ def _run_in_process(socket: Path) -> float:
     """`stockade run --rm -- true` made here, its modules already loaded: the spec, the
     attached create, the process stream, the start and the destroy."""
     from stockade.cli import remote_foreground
-    from stockade.spec import ContainerSpec, ProcessSpec
 
     started = time.perf_counter()
-    spec = ContainerSpec(handle=f"c-{secrets.token_hex(5)}", image="busybox",
-                         process=ProcessSpec(args=["true"]))
-    code = remote_foreground.run(Client(socket), spec, interactive=False, remove=True)
+    spec = {"handle": f"c-{secrets.token_hex(5)}", "image": "busybox",
+            "process": {"args": ["true"]}}
+    code = remote_foreground.run(JsonClient(socket), spec, interactive=False, remove=True)
     took = time.perf_counter() - started
     if code != 0:
         raise RuntimeError(f"the in-process run of `true` exited {code}")

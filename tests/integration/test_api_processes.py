@@ -29,6 +29,7 @@ from stockade.attach.table import ProcessTable
 from stockade.cli import remote_foreground
 from stockade.client import Client, streams
 from stockade.client.transport import UnixTransport
+from stockade.client.websocket import WebSocket, open_websocket
 from stockade.engine import Engine
 from stockade.errors import Conflict, InvalidSpec, NotFound
 from stockade.spec import ContainerInfo, ContainerSpec
@@ -88,6 +89,11 @@ class Daemon:
         uri = (f"ws://localhost/v1/containers/{handle}/processes/{process_id}/attach"
                f"?stdin={'true' if stdin else 'false'}")
         return unix_connect(path=str(self.socket), uri=uri)
+
+    def lean_ws(self, handle: str, process_id: str) -> WebSocket:
+        """The CLI's own WebSocket client (client/websocket.py) rather than websockets'."""
+        path = f"/v1/containers/{handle}/processes/{process_id}/attach?stdin=false"
+        return open_websocket(self.transport.connect(), path, [])
 
     def spawn(self, handle: str, **request: Any) -> str:
         with self.http() as client:
@@ -437,7 +443,7 @@ def test_the_init_is_attachable_and_its_output_also_logged(daemon: Daemon) -> No
     def collect(stream: wsproto.Stream, data: bytes) -> None:
         captured[stream] = captured.get(stream, b"") + data
 
-    with daemon.ws(request.handle, "init") as ws:
+    with daemon.lean_ws(request.handle, "init") as ws:
         daemon.engine.start(request.handle)
         ended = streams.receive(ws, collect)
     assert (ended.exit_code, ended.oom_killed) == (4, False)
@@ -461,7 +467,8 @@ def test_an_init_with_a_terminal(daemon: Daemon) -> None:
 def test_remote_run_streams_and_returns_the_code(daemon: Daemon,
                                                  capfd: pytest.CaptureFixture[str]) -> None:
     request = spec(["sh", "-c", "echo remote; echo warn >&2; exit 6"])
-    code = remote_foreground.run(Client(daemon.socket), request, interactive=False, remove=True)
+    code = remote_foreground.run(Client(daemon.socket), request.model_dump(mode="json"),
+                                 interactive=False, remove=True)
     out, err = capfd.readouterr()
     assert (code, out, err) == (6, "remote\n", "warn\n")
     assert daemon.engine.list() == []

@@ -26,7 +26,8 @@ HEAVY = ("stockade.engine", "stockade.api", "stockade.network", "stockade.images
 # what a one-shot command should not pay for: the parsers and the models it replaced
 # (typer ~140 ms with click, rich and pydantic), the spec and the typed client
 STARTUP = ("pydantic", "pydantic_core", "typer", "click", "rich", "stockade.spec",
-           "stockade.client.client", "stockade.wire.models", "stockade.wire.stream")
+           "stockade.client.client", "stockade.wire.models", "stockade.wire.process",
+           "stockade.wire.stream")
 
 # A daemon that answers every request from a table of paths, one connection each.
 _DAEMON = """
@@ -69,6 +70,16 @@ def test_the_cli_and_the_client_load_nothing_of_the_server(code: str) -> None:
     loaded = _loaded(code)
     assert "stockade.wire" in loaded  # the probe sees what it should
     assert not _within(loaded, HEAVY)
+
+
+def test_a_foreground_run_and_exec_load_no_models_and_no_websockets_library() -> None:
+    """What `run`, `create`, `exec` and `attach` import to build the spec's JSON and relay
+    the process stream: the standard library's WebSocket client, no pydantic (issue 18's
+    40 ms for the CLI's share of `run --rm -- true`)."""
+    loaded = _loaded("import stockade.cli.main, stockade.cli.containers, "
+                     "stockade.cli.remote_foreground, stockade.client.streams")
+    assert "stockade.client.websocket" in loaded
+    assert not _within(loaded, HEAVY + STARTUP[:-1]), sorted(_within(loaded, HEAVY + STARTUP))
 
 
 @pytest.fixture

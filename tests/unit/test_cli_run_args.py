@@ -5,26 +5,43 @@ options stop at the first positional, and an option's value may begin with `-`."
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from stockade.cli import session
 from stockade.cli.containers import log_options
 from stockade.errors import InvalidSpec
+from stockade.spec import ContainerSpec
+from stockade.spec.validation import first_error
 from tests.unit.clikit import invoke
 
 
 class _Recorder:
+    """Stands in for the daemon's create: the CLI sends the spec's JSON, and the daemon
+    checks it with the same model and says what is wrong in one line (api/errors.py)."""
+
     def __init__(self) -> None:
-        self.specs: list[Any] = []
+        self.specs: list[ContainerSpec] = []
         self.socket = "/nonexistent"
 
-    def create(self, spec: Any, **_: Any) -> None:
-        self.specs.append(spec)
+    def create_json(self, spec: dict[str, Any], **_: Any) -> dict[str, Any]:
+        try:
+            self.specs.append(ContainerSpec.model_validate(spec))
+        except ValidationError as exc:
+            raise InvalidSpec(first_error(exc.errors(),
+                                          located="invalid {where}: {message}")) from None
+        return {}
+
+    def __enter__(self) -> "_Recorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
 
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> _Recorder:
     recorded = _Recorder()
-    monkeypatch.setattr(session, "open_client", lambda options: recorded)
+    monkeypatch.setattr(session, "open_json", lambda options: recorded)
     return recorded
 
 

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
 from stockade.wire import stream as wsproto
-from stockade.wire.process import ProcessRequest, SignalRequest, Window, signal_number
-from stockade.wire.stream import Control, ExitMessage, ProtocolError, Stream
+from stockade.wire.process import ProcessRequest, SignalRequest
+from stockade.wire.signals import signal_number
+from stockade.wire.stream import Control, ExitMessage, ProtocolError, Size, Stream
 
 
 @given(st.sampled_from(Stream), st.binary())
@@ -62,7 +63,7 @@ def test_deep_nesting_is_a_protocol_error_not_a_recursion_crash() -> None:
 
 @pytest.mark.parametrize("text, expected", [
     ('{"eof": true}', Control(eof=True)),
-    ('{"resize": {"rows": 24, "cols": 80}}', Control(resize=Window(rows=24, cols=80))),
+    ('{"resize": {"rows": 24, "cols": 80}}', Control(resize=Size(rows=24, cols=80))),
     ('{"signal": "INT"}', Control(signal="INT")),
     ('{"signal": "sigterm"}', Control(signal="TERM")),
 ])

@@ -1,24 +1,22 @@
 """Commands that make, start, change and end containers: run, create, start, exec, stop,
 destroy, update.
 
-`run` and `create` build a ContainerSpec (pydantic: its validation is the one the daemon
-applies, so a bad flag is refused in one line before anything is asked); the spec and the
-client are imported inside the commands, the process stream (websockets) only by a run in
-the foreground."""
+`run` and `create` send the container as the JSON of a ContainerSpec and the daemon
+checks it: a bad value is refused there in one line, before anything is made. The CLI does
+not load the spec's pydantic models to check it first, because loading them costs about
+twice the CLI's whole budget for `run --rm -- true` (issue 18: 40 ms; docs/performance.md,
+section 7), and the daemon's check is the one that counts anyway. The process stream
+(client/streams.py) is the standard library's, so a foreground run loads no models."""
 
 import os
-import secrets
 from argparse import Namespace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from stockade.cli import render, session
 from stockade.cli.parser import DEFAULT_IMAGE
 from stockade.cli.parsing import env_pairs, publish, volume
 from stockade.errors import InvalidSpec
-
-if TYPE_CHECKING:
-    from stockade.spec import ContainerSpec
 
 
 def strip_dashes(command: list[str]) -> list[str]:
@@ -84,62 +82,63 @@ def label_pairs(items: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def container_spec(args: Namespace) -> "ContainerSpec":
-    """The container `run` or `create` describes (their options: parser.add_container_options)."""
-    from stockade.spec import ContainerSpec, Limits, LogOptions, ProcessSpec, UnsafeOptions
-
+def container_spec(args: Namespace) -> dict[str, Any]:
+    """The JSON of the ContainerSpec `run` or `create` describes (their options:
+    parser.add_container_options). Only what was given: the daemon fills in its defaults."""
     image, command = image_and_command(args.image, args.rest)
-    limits: dict[str, object] = {"cpu_shares": args.cpu_shares,
-                                 "cpuset_cpus": args.cpuset_cpus}
-    for key, value in (("memory_bytes", args.memory), ("disk_bytes", args.disk),
-                       ("pids", args.pids), ("cpus", args.cpus)):
-        if value is not None:
-            limits[key] = value
+    limits = {key: value for key, value in (
+        ("memory_bytes", args.memory), ("disk_bytes", args.disk), ("pids", args.pids),
+        ("cpus", args.cpus), ("cpu_shares", args.cpu_shares),
+        ("cpuset_cpus", args.cpuset_cpus)) if value is not None}
+    process: dict[str, Any] = {"args": command, "terminal": bool(args.tty)}
     env = {**env_file_pairs(args.env_files or []), **env_pairs(args.env or [])}
-    entrypoint = None if args.entrypoint is None else \
-        ([args.entrypoint] if args.entrypoint else [])
-    return ContainerSpec(
-        handle=args.name or f"c-{secrets.token_hex(5)}",
-        image=image, hostname=args.hostname,
-        properties=dict(label_pairs(args.labels or [])),
-        process=ProcessSpec(args=command, env=env, user=args.user, terminal=args.tty,
-                            cwd=args.workdir, entrypoint=entrypoint),
-        limits=Limits.model_validate(limits),
-        mounts=[volume(v) for v in args.volumes or []],
-        cap_add=args.cap_add or [],
-        writable_paths=args.writable or [],
-        unsafe=UnsafeOptions(disable_seccomp=args.unsafe_disable_seccomp,
-                             disable_userns=args.unsafe_disable_userns,
-                             disable_mac=args.unsafe_disable_mac,
-                             cap_add=args.unsafe_cap_add or []),
-        ports=[publish(p) for p in args.publish or []],
-        security_groups=args.security_groups or [],
-        listen_ports=args.listen,
-        connect_ports=args.connect_ports,
-        allow_32bit=args.allow_32bit,
-        log=LogOptions.model_validate(log_options(args.log_opts or [])),
-    )
+    if env:
+        process["env"] = env
+    for key, value in (("user", args.user), ("cwd", args.workdir)):
+        if value is not None:
+            process[key] = value
+    if args.entrypoint is not None:  # "" runs the command alone, without the image's
+        process["entrypoint"] = [args.entrypoint] if args.entrypoint else []
+    spec: dict[str, Any] = {
+        "handle": args.name or f"c-{os.urandom(5).hex()}", "image": image,
+        "process": process, "limits": limits,
+        "log": log_options(args.log_opts or []),
+        "properties": dict(label_pairs(args.labels or [])),
+        "mounts": [volume(v) for v in args.volumes or []],
+        "ports": [publish(p) for p in args.publish or []],
+        "cap_add": args.cap_add or [], "writable_paths": args.writable or [],
+        "security_groups": args.security_groups or [],
+        "allow_32bit": bool(args.allow_32bit),
+        "unsafe": {"disable_seccomp": bool(args.unsafe_disable_seccomp),
+                   "disable_userns": bool(args.unsafe_disable_userns),
+                   "disable_mac": bool(args.unsafe_disable_mac),
+                   "cap_add": args.unsafe_cap_add or []},
+    }
+    for key, value in (("hostname", args.hostname), ("listen_ports", args.listen),
+                       ("connect_ports", args.connect_ports)):
+        if value is not None:
+            spec[key] = value
+    return spec
 
 
 def run(args: Namespace) -> int:
     """Run a command in a new container; the command's exit code (or 0 with -d)."""
     spec = container_spec(args)
-    client = session.open_client(args.options)
+    client = session.open_json(args.options)
     if args.detach:  # with --rm the daemon destroys it once its process has ended; with -i
         # its monitor keeps stdin open for a later attacher, with -t it holds the terminal
-        client.create(spec, start=True, auto_remove=args.rm, stdin=args.interactive)
-        print(spec.handle)
+        client.create_json(spec, start=True, auto_remove=args.rm, stdin=args.interactive)
+        print(spec["handle"])
         return 0
-    from stockade.cli import remote_foreground  # websockets: only streams pay
+    from stockade.cli import remote_foreground
 
-    return remote_foreground.run(client, spec, interactive=args.interactive,
-                                 remove=args.rm)
+    return remote_foreground.run(client, spec, interactive=args.interactive, remove=args.rm)
 
 
 def create(args: Namespace) -> None:
     spec = container_spec(args)
-    session.open_client(args.options).create(spec, start=False, stdin=args.interactive)
-    print(spec.handle)
+    session.open_json(args.options).create_json(spec, start=False, stdin=args.interactive)
+    print(spec["handle"])
 
 
 def start(args: Namespace) -> None:
@@ -152,7 +151,7 @@ def exec_(args: Namespace) -> int:
     rest = strip_dashes(args.rest)
     handle, command = rest[0], strip_dashes(rest[1:])
     transport = session.open_json(args.options).transport
-    from stockade.cli import remote_foreground  # websockets: only streams pay
+    from stockade.cli import remote_foreground
 
     return remote_foreground.exec_(transport, handle, command, env_pairs(args.env or []),
                                    args.user, interactive=args.interactive, tty=args.tty)
@@ -174,7 +173,7 @@ def attach(args: Namespace) -> int:
     """Follow the init; its exit code once it ends, 130 when we detach with ^C."""
     client = session.open_json(args.options)
     tty = bool(client.process_json(args.handle, "init").get("tty"))
-    from stockade.client import streams  # websockets: only streams pay
+    from stockade.client import streams
 
     try:
         return streams.attach(client.transport, args.handle, "init",

@@ -9,11 +9,8 @@ from argparse import Namespace
 
 from stockade.cli import session
 from stockade.errors import Conflict, InvalidSpec
+from stockade.wire.signals import SIGNAL_NAMES
 
-# What the daemon's signal routes accept (wire.process.SignalName: every signal with a
-# stable name), computed here so parsing a flag does not load the models.
-_SIGNALS = tuple(sorted(s.name.removeprefix("SIG") for s in signals.Signals
-                        if not s.name.startswith("SIGRT")))
 # The route waits at most this long per call; `wait` asks again until the process ends.
 _WAIT_STEP_S = 60.0
 
@@ -26,7 +23,7 @@ def signal_name(value: str) -> str:
             name = signals.Signals(int(name)).name.removeprefix("SIG")
         except ValueError:
             name = value
-    if name not in _SIGNALS:
+    if name not in SIGNAL_NAMES:
         raise InvalidSpec(f"unknown signal {value!r}; use a name such as TERM, INT, KILL, HUP")
     return name
 

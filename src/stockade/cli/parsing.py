@@ -1,12 +1,10 @@
-"""Turn docker-style command-line values into spec objects."""
+"""Turn docker-style command-line values into the JSON of spec objects (the daemon checks
+them: cli/containers.py says why the CLI does not load the models)."""
 
 import os
-from typing import TYPE_CHECKING
+from typing import Any
 
 from stockade.errors import InvalidSpec
-
-if TYPE_CHECKING:  # imported where used: only run and create build a spec
-    from stockade.spec import BindMount, PortMapping
 
 
 def env_pairs(values: list[str]) -> dict[str, str]:
@@ -22,24 +20,21 @@ def env_pairs(values: list[str]) -> dict[str, str]:
     return env
 
 
-def volume(value: str) -> "BindMount":
-    from stockade.spec import BindMount
-
-    """HOSTPATH:CONTAINERPATH[:ro|:rw], read-only unless :rw."""
+def volume(value: str) -> dict[str, Any]:
+    """HOSTPATH:CONTAINERPATH[:ro|:rw], read-only unless :rw: a BindMount's JSON."""
     parts = value.split(":")
     if len(parts) == 2:
         parts.append("ro")
     if len(parts) != 3 or parts[2] not in ("ro", "rw") or not parts[0] or not parts[1]:
         raise InvalidSpec(f"--volume {value!r}: use HOSTPATH:CONTAINERPATH[:ro|:rw]")
-    return BindMount(host_path=parts[0], container_path=parts[1], read_only=parts[2] == "ro")
+    return {"host_path": parts[0], "container_path": parts[1], "read_only": parts[2] == "ro"}
 
 
-def publish(value: str) -> "PortMapping":
+def publish(value: str) -> dict[str, Any]:
     """docker's -p: [IP:]HOSTPORT:CONTAINERPORT or CONTAINERPORT (a free host port is
     picked), with /tcp or /udp. Ports are published on every host address: an IP other
-    than 0.0.0.0 is refused, as the port mappings cannot be bound to one address yet."""
-    from stockade.spec import PortMapping
-
+    than 0.0.0.0 is refused, as the port mappings cannot be bound to one address yet.
+    A PortMapping's JSON."""
     spec, _, protocol = value.partition("/")
     parts = spec.split(":")
     usage = (f"--publish {value!r}: use [0.0.0.0:]HOSTPORT:CONTAINERPORT or CONTAINERPORT, "
@@ -56,5 +51,5 @@ def publish(value: str) -> "PortMapping":
     if not host.isascii() or not host.isdigit() or not container.isascii() \
             or not container.isdigit() or protocol not in ("", "tcp", "udp"):
         raise InvalidSpec(usage)
-    return PortMapping(host_port=int(host), container_port=int(container),
-                       protocol="udp" if protocol == "udp" else "tcp")
+    return {"host_port": int(host), "container_port": int(container),
+            "protocol": "udp" if protocol == "udp" else "tcp"}

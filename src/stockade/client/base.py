@@ -118,6 +118,20 @@ class JsonClient:
         params = {"property": [f"{k}={v}" for k, v in (properties or {}).items()]}
         return list(self._call("GET", "/v1/containers", params=params))
 
+    def create_json(self, spec: dict[str, Any], start: bool = True, auto_remove: bool = False,
+                    attach: bool = False, stdin: bool = False) -> dict[str, Any]:
+        """Create a container from the JSON of a ContainerSpec (the daemon checks it); its
+        ContainerInfo's JSON. With `attach` it is started by `start` once the caller has
+        attached to its init, so no output is missed."""
+        body = {"spec": spec, "start": start, "auto_remove": auto_remove, "attach": attach,
+                "stdin": stdin}
+        result: dict[str, Any] = self._call("POST", "/v1/containers", body)
+        return result
+
+    def start_json(self, handle: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/containers/{handle}/start")
+        return result
+
     def inspect_json(self, handle: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/v1/containers/{handle}")
         return result

@@ -1,8 +1,7 @@
 """`Client` speaks the API and mirrors the engine's methods, so front doors that used the
 engine in-process can use the daemon instead. Requests go through the stdlib transport
 (client/transport.py says why) and `JsonClient` (client/base.py), which holds the calls that
-need no model; process streams (client/streams.py, websockets) are imported only by the
-calls that use them."""
+need no model; process streams (client/streams.py) are imported only by the calls that use them."""
 
 import builtins
 from collections.abc import Iterator
@@ -58,9 +57,9 @@ class Client(JsonClient):
 
     def create(self, spec: ContainerSpec, start: bool = True, auto_remove: bool = False,
                attach: bool = False, stdin: bool = False) -> ContainerInfo:
-        body = {"spec": spec.model_dump(mode="json"), "start": start,
-                "auto_remove": auto_remove, "attach": attach, "stdin": stdin}
-        return ContainerInfo.model_validate(self._call("POST", "/v1/containers", body))
+        return ContainerInfo.model_validate(self.create_json(
+            spec.model_dump(mode="json"), start=start, auto_remove=auto_remove, attach=attach,
+            stdin=stdin))
 
     def list(self, properties: dict[str, str] | None = None) -> builtins.list[ContainerInfo]:
         return [ContainerInfo.model_validate(item) for item in self.list_json(properties)]
@@ -74,7 +73,7 @@ class Client(JsonClient):
         return ContainerInfo.model_validate(self.inspect_json(handle))
 
     def start(self, handle: str) -> ContainerInfo:
-        return ContainerInfo.model_validate(self._call("POST", f"/v1/containers/{handle}/start"))
+        return ContainerInfo.model_validate(self.start_json(handle))
 
     def stop(self, handle: str, timeout: float | None = None) -> ContainerInfo:
         return ContainerInfo.model_validate(self._call(
@@ -150,7 +149,7 @@ class Client(JsonClient):
     def run(self, handle: str, args: builtins.list[str], env: dict[str, str] | None = None,
             user: str | None = None, cwd: str | None = None) -> ProcessResult:
         """Run a process to its end and collect its output."""
-        from stockade.client import streams  # websockets: only calls that stream pay
+        from stockade.client import streams
 
         code, out, err = streams.run_captured(self.transport, handle, args, env=env, user=user,
                                               cwd=cwd)

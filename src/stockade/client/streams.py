@@ -1,8 +1,10 @@
 """The client side of process streams: run or attach, relay stdio, return the exit code.
 
-Speaks the protocol of `stockade.wire.stream` over the daemon's unix socket with the
-`websockets` threading client: output frames go to local fds, local stdin (raw when it is
-a terminal) goes to the process, a terminal's size follows ours (SIGWINCH).
+Speaks the protocol of `stockade.wire.stream` through the client's transport (the daemon's
+unix socket, or TCP with TLS) with the standard library's WebSocket client in
+client/websocket.py (it says why): output frames go to local fds, local stdin (raw when it
+is a terminal) goes to the process, a terminal's size follows ours (SIGWINCH). Requests
+here are JSON bodies and answers plain JSON, so a foreground run loads no models.
 
 A daemon restart does not end an attachment: the process runs on under its monitor, which
 keeps its output. When the connection drops (or the daemon says it is going away) we
@@ -22,18 +24,18 @@ import time
 import tty as ttymode
 from collections.abc import Callable, Iterator
 from socket import SO_SNDBUF, SOL_SOCKET
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
-from websockets.sync.client import ClientConnection, connect
 
 from stockade.client import errors
 from stockade.client.transport import UnixTransport
+from stockade.client.websocket import Closed, Refused, WebSocket, open_websocket
 from stockade.errors import StockadeError
 from stockade.wire import stream as wsproto
-from stockade.wire.process import ProcessInfo, ProcessRequest, Window
-from stockade.wire.stream import Control, CursorMessage, ExitMessage, Stream
+from stockade.wire.stream import Control, CursorMessage, ExitMessage, Size, Stream
+
+if TYPE_CHECKING:
+    from stockade.wire.process import ProcessRequest
 
 _CHUNK = 65536
 RECONNECT_S = 60.0  # how long we try to reach a restarting daemon before giving up
@@ -82,7 +84,7 @@ def attach_result(transport: UnixTransport, handle: str, process_id: str, stdin_
     def write(stream: Stream, data: bytes) -> None:
         _write_all(sinks[stream], data)
 
-    def follow(ws: ClientConnection) -> ExitMessage:
+    def follow(ws: WebSocket) -> ExitMessage:
         return (_receive_interruptible if interrupts else _receive_at)(ws, write, position)
 
     try:
@@ -91,7 +93,7 @@ def attach_result(transport: UnixTransport, handle: str, process_id: str, stdin_
             if on_attached is not None:
                 on_attached()
             if give_eof:
-                with contextlib.suppress(ConnectionClosed):  # it ended already: moot
+                with contextlib.suppress(Closed):  # it ended already: moot
                     ws.send(wsproto.encode_message(Control(eof=True)))
             if stdin_fd is None:
                 return follow(ws)
@@ -108,29 +110,35 @@ def attach_result(transport: UnixTransport, handle: str, process_id: str, stdin_
             continue
 
 
-def _receive_at(ws: ClientConnection, sink: Sink, position: _Position) -> ExitMessage:
+def _receive_at(ws: WebSocket, sink: Sink, position: _Position) -> ExitMessage:
     return receive(ws, sink, position)
 
 
-def _receive_interruptible(ws: ClientConnection, sink: Sink,
+def _receive_interruptible(ws: WebSocket, sink: Sink,
                            position: _Position) -> ExitMessage:
     """The first ^C goes to the process, as it would for a process in our foreground."""
     try:
         return receive(ws, sink, position)
     except KeyboardInterrupt:
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(Closed):
             ws.send(wsproto.encode_message(Control(signal="INT")))
     return receive(ws, sink, position)
 
 
-def run_process(transport: UnixTransport, handle: str, request: ProcessRequest, *,
-                stdin_fd: int | None = None, stdout_fd: int = 1, stderr_fd: int = 2) -> int:
-    """Start a process and stay attached until it ends; without `stdin_fd` it reads EOF."""
-    if request.tty and request.window is None:  # the size of our terminal from the start
+def run_process(transport: UnixTransport, handle: str,
+                request: "ProcessRequest | dict[str, Any]", *, stdin_fd: int | None = None,
+                stdout_fd: int = 1, stderr_fd: int = 2) -> int:
+    """Start a process and stay attached until it ends; without `stdin_fd` it reads EOF.
+    `request` is a ProcessRequest or its JSON (the daemon checks it either way)."""
+    body = request if isinstance(request, dict) else \
+        request.model_dump(mode="json", exclude_none=True)
+    tty = bool(body.get("tty"))
+    if tty and body.get("window") is None:  # the size of our terminal from the start
         window = _size_of(stdin_fd if stdin_fd is not None else stdout_fd, True)
-        request = request.model_copy(update={"window": window})
-    info = start_process(transport, handle, request)
-    return attach(transport, handle, info.id, stdin_fd, stdout_fd, stderr_fd, request.tty,
+        if window is not None:
+            body = {**body, "window": window._asdict()}
+    info = start_process(transport, handle, body)
+    return attach(transport, handle, info["id"], stdin_fd, stdout_fd, stderr_fd, tty,
                   close_stdin=stdin_fd is None, interrupts=True)
 
 
@@ -139,58 +147,54 @@ def run_captured(transport: UnixTransport, handle: str, args: list[str], *,
                  cwd: str | None = None, rlimits: dict[str, int] | None = None,
                  stdin: bytes = b"") -> tuple[int, bytes, bytes]:
     """Run to the end with `stdin` as input; (exit code, stdout, stderr)."""
-    request = ProcessRequest(args=args, env=env or {}, user=user, cwd=cwd, rlimits=rlimits)
-    info = start_process(transport, handle, request)
+    request: dict[str, Any] = {"args": args, "env": env or {}, "user": user, "cwd": cwd,
+                               "rlimits": rlimits}
+    info = start_process(transport, handle, {k: v for k, v in request.items() if v is not None})
     captured: dict[Stream, bytearray] = {Stream.STDOUT: bytearray(), Stream.STDERR: bytearray()}
-    with _connect(transport, handle, info.id, stdin=True) as ws, \
+    with _connect(transport, handle, info["id"], stdin=True) as ws, \
             _Forwarder(ws, _BytesInput(stdin), None, None):
         ended = receive(ws, lambda stream, data: captured[stream].extend(data))
     return ended.exit_code, bytes(captured[Stream.STDOUT]), bytes(captured[Stream.STDERR])
 
 
-def start_process(transport: UnixTransport, handle: str, request: ProcessRequest) -> ProcessInfo:
-    body = request_json(transport, "POST", f"/v1/containers/{quote(handle)}/processes",
-                        request.model_dump(mode="json", exclude_none=True))
-    return ProcessInfo.model_validate(body)
+def start_process(transport: UnixTransport, handle: str,
+                  request: dict[str, Any]) -> dict[str, Any]:
+    """Start a process (the JSON of a ProcessRequest); the daemon's ProcessInfo as JSON."""
+    info: dict[str, Any] = request_json(
+        transport, "POST", f"/v1/containers/{quote(handle)}/processes", request)
+    return info
 
 
-def receive(ws: ClientConnection, sink: Sink, position: _Position | None = None) -> ExitMessage:
+def receive(ws: WebSocket, sink: Sink, position: _Position | None = None) -> ExitMessage:
     """Hand every output frame to `sink`; the exit message, or the close reason raised.
     A connection that dropped (or a daemon going away) raises _Lost when `position` is
     kept, so the caller can connect again after its cursor."""
     ended: ExitMessage | None = None
-    try:
-        for message in ws:
-            if isinstance(message, str):
-                parsed = wsproto.parse_server_message(message)
-                if isinstance(parsed, CursorMessage):
-                    if position is not None:
-                        position.cursor = parsed.cursor
-                else:
-                    ended = parsed
+    while True:
+        try:
+            message = ws.recv()
+        except Closed as closed:
+            if ended is not None:
+                return ended
+            if position is not None and closed.code in _LOST_CODES:
+                raise _Lost from None
+            raise wsproto.error_for_close(closed.code, closed.reason) from None
+        if isinstance(message, str):
+            parsed = wsproto.parse_server_message(message)
+            if isinstance(parsed, CursorMessage):
+                if position is not None:
+                    position.cursor = parsed.cursor
             else:
-                sink(*wsproto.decode_output(message))
-    except ConnectionClosed as exc:
-        frame = exc.rcvd
-        if ended is None and position is not None and (frame is None or
-                                                       frame.code in _LOST_CODES):
-            raise _Lost from None
-        if ended is not None:
-            return ended
-        raise wsproto.error_for_close(frame.code if frame else None,
-                                      frame.reason if frame else "") from None
-    if ended is None:
-        if position is not None and ws.close_code in _LOST_CODES:
-            raise _Lost
-        raise wsproto.error_for_close(ws.close_code, ws.close_reason or "")
-    return ended
+                ended = parsed
+        else:
+            sink(*wsproto.decode_output(message))
 
 
 # -- the connection -------------------------------------------------------------------------
 
 @contextlib.contextmanager
 def _reconnect(transport: UnixTransport, handle: str, process_id: str,
-               cursor: str | None) -> Iterator[ClientConnection]:
+               cursor: str | None) -> Iterator[WebSocket]:
     """Connect again (output only) once the daemon answers, for up to RECONNECT_S."""
     deadline = time.monotonic() + RECONNECT_S
     while True:
@@ -213,17 +217,16 @@ def _reconnect(transport: UnixTransport, handle: str, process_id: str,
 
 @contextlib.contextmanager
 def _connect(transport: UnixTransport, handle: str, process_id: str, stdin: bool,
-             after: str | None = None) -> Iterator[ClientConnection]:
+             after: str | None = None) -> Iterator[WebSocket]:
     path = f"/v1/containers/{quote(handle)}/processes/{quote(process_id)}/attach"
-    uri = f"ws://localhost{path}?stdin={'true' if stdin else 'false'}"
+    path += f"?stdin={'true' if stdin else 'false'}"
     if after is not None:
-        uri += f"&after={quote(after)}"
+        path += f"&after={quote(after)}"
     try:
-        sock = transport.connect()
-        headers = dict(line.split(": ", 1) for line in transport.headers)
-        ws = connect(uri, sock=sock, open_timeout=30, ping_interval=None,
-                     additional_headers=headers)
-    except (OSError, InvalidHandshake) as exc:
+        ws = open_websocket(transport.connect(), path, transport.headers)
+    except Refused as refused:
+        raise errors.from_response(refused.response) from None
+    except OSError as exc:
         raise StockadeError(f"cannot attach through the daemon at {transport.address}: "
                             f"{exc}") from exc
     with ws:
@@ -276,16 +279,16 @@ class _Stopped(Exception):
 class _Forwarder:
     """A thread sending our input and window changes while the main thread receives.
 
-    websockets' threading client holds the connection's lock while a send blocks in
-    sendall, and its receiving thread needs that lock too (for pongs as well). A blocked
-    send would stop us receiving while the daemon waits for the process to take our input,
-    so the connection would stall and its keepalive fail. The forwarder
-    therefore waits (without the lock) until the socket has room, and sends at most a
-    quarter of its send buffer at a time: an AF_UNIX socket polls writable only while
-    less than a quarter is in use, so such a send never blocks."""
+    A send holds the connection's send lock while it blocks in sendall, and the receiving
+    thread needs that lock to answer the daemon's keepalive pings. A blocked send would
+    stop us answering while the daemon waits for the process to take our input, so the
+    keepalive would fail. The forwarder therefore waits (without the lock) until the
+    socket has room, and sends at most a quarter of its send buffer at a time: an AF_UNIX
+    socket polls writable only while less than a quarter is in use, so such a send never
+    blocks."""
 
-    def __init__(self, ws: ClientConnection, source: _FdInput | _BytesInput,
-                 winch: int | None, window: Window | None) -> None:
+    def __init__(self, ws: WebSocket, source: _FdInput | _BytesInput,
+                 winch: int | None, window: Size | None) -> None:
         self._ws = ws
         self._source = source
         self._winch = winch
@@ -305,7 +308,7 @@ class _Forwarder:
         os.close(self._stop_w)
 
     def _run(self) -> None:
-        with contextlib.suppress(ConnectionClosed, _Stopped):
+        with contextlib.suppress(Closed, _Stopped):
             if self._window is not None:
                 self._send_control(Control(resize=self._window))
             if isinstance(self._source, _BytesInput):
@@ -401,19 +404,19 @@ def _window_changes(tty: bool) -> Iterator[int | None]:
         os.close(write_end)
 
 
-def _size_of(fd: int | None, tty: bool) -> Window | None:
+def _size_of(fd: int | None, tty: bool) -> Size | None:
     if not tty or fd is None:
         return None
     try:
         size = os.get_terminal_size(fd)
     except OSError:
         return None
-    if size.lines < 1 or size.columns < 1:
+    if not 1 <= size.lines <= wsproto.MAX_WINDOW or not 1 <= size.columns <= wsproto.MAX_WINDOW:
         return None
-    return Window(rows=size.lines, cols=size.columns)
+    return Size(rows=size.lines, cols=size.columns)
 
 
-def _safe_chunk(ws: ClientConnection) -> int:
+def _safe_chunk(ws: WebSocket) -> int:
     """A quarter of the socket's send buffer, less room for frame headers. A process that
     ends at once may have had the connection closed already: then nothing is sent anyway."""
     try:

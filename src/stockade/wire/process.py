@@ -1,6 +1,5 @@
 """What a caller may ask to run in a container, and what it is told about processes."""
 
-import signal as signals
 from typing import Annotated
 
 from pydantic import (
@@ -15,6 +14,7 @@ from pydantic import (
 
 from stockade.spec import ProcessSpec
 from stockade.spec.validation import first_error
+from stockade.wire.signals import signal_name
 
 # setrlimit(2) resources by their lower-case names; runc takes them as RLIMIT_<NAME>.
 RLIMIT_NAMES = frozenset({
@@ -22,23 +22,6 @@ RLIMIT_NAMES = frozenset({
     "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
 })
 MAX_RLIMIT = (1 << 63) - 1  # runc stores them as uint64; beyond this is "unlimited" anyway
-# Real-time signals have no stable names; everything else is known by its usual one.
-SIGNAL_NAMES = frozenset(s.name.removeprefix("SIG") for s in signals.Signals
-                         if not s.name.startswith("SIGRT"))
-
-
-def signal_name(value: str) -> str:
-    """'TERM', 'SIGTERM' and 'term' all name SIGTERM; the result is 'TERM'."""
-    name = value.upper().removeprefix("SIG")
-    if name not in SIGNAL_NAMES:
-        raise ValueError(f"unknown signal {value!r}; use a name such as TERM, INT, KILL, HUP")
-    return name
-
-
-def signal_number(name: str) -> int:
-    return int(signals.Signals[f"SIG{signal_name(name)}"])
-
-
 SignalName = Annotated[str, AfterValidator(signal_name)]
 
 

@@ -9,20 +9,25 @@ Client to server: binary frames are stdin bytes; text frames are one control mes
 Errors close the connection with a 4xxx code (the error's HTTP status in
 `errors.WIRE_KINDS` + 4000) and a one-line reason; 4410 says the process is gone without an
 exit code, 1001 that the daemon is stopping (attach again).
+
+The messages are checked by hand here, not with pydantic models: the CLI speaks this
+protocol on every foreground `run`, and loading pydantic costs more than the CLI's whole
+budget for that command (issue 18: 40 ms; docs/performance.md, section 7). There are three
+messages of one or two fields each, so the checks are short and unit-tested with
+hypothesis (tests/unit/test_wsproto.py).
 """
 
 import enum
 import json
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from typing import Any, NamedTuple
 
 from stockade.errors import WIRE_KINDS, InvalidSpec, StockadeError
-from stockade.spec.validation import first_error
-from stockade.wire.process import SignalName, Window
+from stockade.wire.signals import signal_name
 
 MAX_CONTROL_CHARS = 4096  # a control message is tiny; anything longer is not one
 MAX_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 123 bytes
+MAX_CURSOR_CHARS = 64
+MAX_WINDOW = 65535  # a terminal's rows and columns are 16-bit (struct winsize)
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001  # the daemon is stopping: attach again (with the last cursor)
@@ -44,6 +49,32 @@ class Stream(enum.IntEnum):
     STDERR = 2
 
 
+class Size(NamedTuple):
+    """A terminal's size in character cells."""
+
+    rows: int
+    cols: int
+
+
+class Control(NamedTuple):
+    """One client request besides stdin data; exactly one field is set."""
+
+    eof: bool = False
+    resize: Size | None = None
+    signal: str | None = None
+
+
+class ExitMessage(NamedTuple):
+    exit_code: int
+    oom_killed: bool | None = None
+
+
+class CursorMessage(NamedTuple):
+    """Where the output sent so far ends, for a later `?after=`."""
+
+    cursor: str
+
+
 def encode_output(stream: Stream, data: bytes) -> bytes:
     return bytes([stream]) + data
 
@@ -57,78 +88,94 @@ def decode_output(frame: bytes) -> tuple[Stream, bytes]:
         raise ProtocolError(f"unknown stream tag {frame[0]}") from None
 
 
-class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _malformed(message: str) -> ProtocolError:
+    return ProtocolError(f"malformed message: {message}")
 
 
-class Control(_Message):
-    """One client request besides stdin data; exactly one field is set."""
-
-    eof: Literal[True] | None = None
-    resize: Window | None = None
-    signal: SignalName | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "Control":
-        given = [name for name in ("eof", "resize", "signal") if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError("a control message has exactly one of eof, resize, signal")
-        return self
-
-
-class ExitMessage(_Message):
-    exit_code: int
-    oom_killed: bool | None = None
-
-
-class CursorMessage(_Message):
-    """Where the output sent so far ends, for a later `?after=`."""
-
-    cursor: str = Field(max_length=64)
-
-
-def _parse(model: type[_Message], text: str | bytes) -> _Message:
-    if len(text) > MAX_CONTROL_CHARS:
-        raise ProtocolError(f"a text message is at most {MAX_CONTROL_CHARS} characters")
-    try:
-        return model.model_validate(json.loads(text))
-    except (ValueError, RecursionError) as exc:  # JSON (even deeply nested) and pydantic
-        raise ProtocolError(f"malformed message: {_first_line(exc)}") from None
-
-
-def _first_line(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return first_error(exc.errors())
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def parse_control(text: str | bytes) -> Control:
-    message = _parse(Control, text)
-    assert isinstance(message, Control)
-    return message
-
-
-def parse_exit(text: str | bytes) -> ExitMessage:
-    message = _parse(ExitMessage, text)
-    assert isinstance(message, ExitMessage)
-    return message
-
-
-def parse_server_message(text: str | bytes) -> ExitMessage | CursorMessage:
-    """A text frame from the daemon: a cursor, or the exit message."""
+def _load(text: str | bytes) -> dict[str, Any]:
     if len(text) > MAX_CONTROL_CHARS:
         raise ProtocolError(f"a text message is at most {MAX_CONTROL_CHARS} characters")
     try:
         data = json.loads(text)
-        if isinstance(data, dict) and "cursor" in data:
-            return CursorMessage.model_validate(data)
-        return ExitMessage.model_validate(data)
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"malformed message: {_first_line(exc)}") from None
+    except (ValueError, RecursionError) as exc:  # JSON, even deeply nested
+        raise _malformed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) \
+            from None
+    if not isinstance(data, dict):
+        raise _malformed("a message is a dictionary (a JSON object)")
+    return data
 
 
-def encode_message(message: _Message) -> str:
-    return message.model_dump_json(exclude_none=True)
+def _integer(value: object, where: str, low: int, high: int) -> int:
+    # bool is an int in Python, but `true` is not a number in JSON
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _malformed(f"{where}: an integer from {low} to {high}")
+    return value
+
+
+def parse_control(text: str | bytes) -> Control:
+    data = _load(text)
+    for name in data:
+        if name not in Control._fields:
+            raise _malformed(f"{name}: not a field of a control message")
+    if len(data) != 1:
+        raise _malformed("a control message has exactly one of eof, resize, signal")
+    [(name, value)] = data.items()
+    if name == "eof":
+        if value is not True:
+            raise _malformed("eof: must be true")
+        return Control(eof=True)
+    if name == "signal":
+        if not isinstance(value, str):
+            raise _malformed("signal: a signal's name")
+        try:
+            return Control(signal=signal_name(value))
+        except ValueError as exc:
+            raise _malformed(f"signal: {exc}") from None
+    if not isinstance(value, dict):
+        raise _malformed("resize: a dictionary of rows and cols")
+    for field in value:
+        if field not in Size._fields:
+            raise _malformed(f"resize.{field}: not a field of a size")
+    rows, cols = (_integer(value.get(field), f"resize.{field}", 1, MAX_WINDOW)
+                  for field in Size._fields)
+    return Control(resize=Size(rows, cols))
+
+
+def _exit(data: dict[str, Any]) -> ExitMessage:
+    for name in data:
+        if name not in ExitMessage._fields:
+            raise _malformed(f"{name}: not a field of an exit message")
+    code = _integer(data.get("exit_code"), "exit_code", -(1 << 31), (1 << 31) - 1)
+    oom = data.get("oom_killed")
+    if oom is not None and not isinstance(oom, bool):
+        raise _malformed("oom_killed: true or false")
+    return ExitMessage(code, oom)
+
+
+def parse_exit(text: str | bytes) -> ExitMessage:
+    return _exit(_load(text))
+
+
+def parse_server_message(text: str | bytes) -> ExitMessage | CursorMessage:
+    """A text frame from the daemon: a cursor, or the exit message."""
+    data = _load(text)
+    if "cursor" not in data:
+        return _exit(data)
+    cursor = data["cursor"]
+    if len(data) != 1 or not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_CHARS:
+        raise _malformed(f"a cursor message is {{\"cursor\": C}}, C at most "
+                         f"{MAX_CURSOR_CHARS} characters")
+    return CursorMessage(cursor)
+
+
+def encode_message(message: Control | ExitMessage | CursorMessage) -> str:
+    """The message as JSON, without its unset fields."""
+    fields: dict[str, object] = {}
+    for name, value in message._asdict().items():
+        if value is None or (value is False and name == "eof"):
+            continue
+        fields[name] = value._asdict() if isinstance(value, Size) else value
+    return json.dumps(fields, separators=(",", ":"))
 
 
 def close_reason(text: str) -> str:
