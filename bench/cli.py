@@ -11,6 +11,7 @@ in-process cost of what `ps` does after its imports (one list through the daemon
 `python -X importtime` grouped by package: each module's own import time is charged to its
 top-level package (`stockade.<subpackage>` for ours), so nothing is counted twice."""
 
+import compileall
 import functools
 import secrets
 import statistics
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from bench.latency import podman_argv
 from bench.model import Context, Row, SuiteResult
-from bench.sandbox import Sandbox, interleave, repeat, sandbox, stockade_argv, timed_run
+from bench.sandbox import SRC, Sandbox, interleave, repeat, sandbox, stockade_argv, timed_run
 from bench.throughput import daemon
 from stockade.client import Client, JsonClient
 
@@ -45,6 +46,11 @@ RUN_IN_PROCESS = "in-process: the same run through the client"
 def run(ctx: Context) -> SuiteResult:
     rounds = ctx.rounds(15, 5)
     result = SuiteResult(NAME, TITLE, params={"rounds": rounds})
+    # Bytecode caches in place, as after an install (pip compiles what it installs; a
+    # shell with PYTHONDONTWRITEBYTECODE=1 would otherwise compile every module at each
+    # start, about 25 ms of every command here)
+    compileall.compile_dir(str(SRC / "stockade"), quiet=1)
+    result.notes.append("bytecode caches compiled first (compileall), as after an install")
     with sandbox(NAME, result.leftovers) as box, daemon(box, Client) as socket:
         samples = interleave(_commands(box, result), rounds)
         _startup_rows(result, {k: _ms(v) for k, v in samples.items()})

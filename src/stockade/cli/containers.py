@@ -13,7 +13,7 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
-from stockade.cli import render, session
+from stockade.cli import session
 from stockade.cli.parser import DEFAULT_IMAGE
 from stockade.cli.parsing import env_pairs, publish, volume
 from stockade.errors import InvalidSpec
@@ -197,6 +197,8 @@ def update(args: Namespace) -> None:
         memory_bytes=args.memory, cpu_shares=args.cpu_shares, pids=args.pids,
         disk_bytes=args.disk, cpus=args.cpus))
     if args.json:
+        from stockade.cli import render  # its tables: only what prints one pays
+
         render.emit_json(limits)
         return
     print(f"{args.handle} memory={limits.memory_bytes} cpu_shares={limits.cpu_shares} "
