@@ -1,9 +1,18 @@
 """The public data model of a container request, validated on construction."""
 
+import ipaddress
 import re
+from ipaddress import IPv4Address
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from stockade.spec.ports import format_ports, parse_ports
 from stockade.spec.sizes import parse_size
@@ -186,12 +195,51 @@ class BindMount(_Model):
         return clean
 
 
+def _host_address(value: object) -> IPv4Address | None:
+    """One host address to publish on; None (and 0.0.0.0) means every address. Stockade's
+    network is IPv4 only (its table matches ipv4 and its maps hold ipv4_addr)."""
+    if value is None or isinstance(value, IPv4Address):
+        address = value
+    elif isinstance(value, str) and value.isascii() and 0 < len(value) <= 45:
+        bracketed = value.startswith("[") and value.endswith("]")
+        try:
+            parsed = ipaddress.ip_address(value[1:-1] if bracketed else value)
+        except ValueError:
+            raise ValueError(f"host address {value!r} is not an IPv4 address") from None
+        if bracketed and parsed.version == 4:
+            raise ValueError(f"host address {value!r} is not an IPv4 address")
+        if parsed.version == 6:
+            raise ValueError(f"host address {value}: IPv6 is not supported; ports are "
+                             "published on IPv4 addresses only")
+        address = IPv4Address(parsed)
+    elif isinstance(value, str):
+        raise ValueError(f"host address {value[:48]!r} is not an IPv4 address")
+    else:
+        raise ValueError("host address must be a string such as 127.0.0.1")
+    if address is None or address == IPv4Address("0.0.0.0"):
+        return None
+    if address.is_multicast or address == IPv4Address("255.255.255.255"):
+        raise ValueError(f"host address {address} is not a unicast address")
+    return address
+
+
+# A host address a port is published on: None for every address of the host.
+HostAddress = Annotated[IPv4Address | None, BeforeValidator(_host_address)]
+
+
 class PortMapping(_Model):
-    """Host port to container port; host port 0 asks for a free one."""
+    """Host port to container port; host port 0 asks for a free one. `host_ip` binds the
+    mapping to one address of the host (docker's -p IP:H:C); None publishes it on all."""
 
     host_port: int = Field(ge=0, le=65535)
     container_port: int = Field(ge=1, le=65535)
     protocol: Literal["tcp", "udp"] = "tcp"
+    host_ip: HostAddress = None
+
+    def describe(self) -> str:
+        """docker's form: 127.0.0.1:8080->80/tcp, or 8080->80/tcp on every address."""
+        where = f"{self.host_ip}:" if self.host_ip is not None else ""
+        return f"{where}{self.host_port}->{self.container_port}/{self.protocol}"
 
 
 class UnsafeOptions(_Model):
