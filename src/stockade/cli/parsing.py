@@ -34,27 +34,60 @@ def volume(value: str) -> "BindMount":
     return BindMount(host_path=parts[0], container_path=parts[1], read_only=parts[2] == "ro")
 
 
-def publish(value: str) -> "PortMapping":
-    """docker's -p: [IP:]HOSTPORT:CONTAINERPORT or CONTAINERPORT (a free host port is
-    picked), with /tcp or /udp. Ports are published on every host address: an IP other
-    than 0.0.0.0 is refused, as the port mappings cannot be bound to one address yet."""
-    from stockade.spec import PortMapping
+_PUBLISH_USAGE = ("use [IP:][HOSTPORT]:CONTAINERPORT or CONTAINERPORT, with /tcp or /udp "
+                  "(IP: one IPv4 address of the host)")
 
+
+def publish(value: str) -> "PortMapping":
+    """docker's -p: [:]CONTAINERPORT (a free host port is picked), HOSTPORT:CONTAINERPORT,
+    IP:HOSTPORT:CONTAINERPORT or IP::CONTAINERPORT (a free port on that address), each
+    with /tcp or /udp. Without an IP (or with 0.0.0.0) the port is published on every
+    host address; with one, on that address alone. Stockade's network is IPv4 only, so
+    [IPv6]:... is refused in one line. Every refusal is one InvalidSpec line."""
+    from pydantic import ValidationError
+
+    from stockade.spec import PortMapping
+    from stockade.spec.validation import first_error
+
+    address, host, container, protocol = _publish_parts(value)
+    try:
+        return PortMapping(host_port=int(host or "0"), container_port=int(container),
+                           protocol="udp" if protocol == "udp" else "tcp", host_ip=address)
+    except ValidationError as exc:
+        raise InvalidSpec(f"--publish {value!r}: {first_error(exc.errors())}") from None
+
+
+def _publish_parts(value: str) -> tuple[str | None, str, str, str]:
+    """(address or None, host port ("" for a free one), container port, protocol) as
+    written; refused unless each part has the shape its place wants."""
+    usage = f"--publish {value!r}: {_PUBLISH_USAGE}"
     spec, _, protocol = value.partition("/")
-    parts = spec.split(":")
-    usage = (f"--publish {value!r}: use [0.0.0.0:]HOSTPORT:CONTAINERPORT or CONTAINERPORT, "
-             "with /tcp or /udp")
-    if len(parts) == 3:
-        if parts[0] not in ("0.0.0.0", ""):
-            raise InvalidSpec(f"--publish {value!r}: publishing on one host address "
-                              f"({parts[0]}) is not supported; ports are published on "
-                              "every address")
-        parts = parts[1:]
-    if len(parts) == 1:
-        parts = ["0", parts[0]]
-    host, container = parts if len(parts) == 2 else ("", "")
-    if not host.isascii() or not host.isdigit() or not container.isascii() \
-            or not container.isdigit() or protocol not in ("", "tcp", "udp"):
+    if protocol not in ("", "tcp", "udp"):
         raise InvalidSpec(usage)
-    return PortMapping(host_port=int(host), container_port=int(container),
-                       protocol="udp" if protocol == "udp" else "tcp")
+    address: str | None = None
+    if spec.startswith("["):  # [IPv6]:HOSTPORT:CONTAINERPORT, docker's way of writing one
+        inside, bracket, rest = spec[1:].partition("]")
+        if not bracket or not rest.startswith(":"):
+            raise InvalidSpec(usage)
+        address, ports = f"[{inside}]", rest[1:].split(":")
+        if len(ports) != 2:
+            raise InvalidSpec(usage)
+    else:
+        ports = spec.rsplit(":", 2)
+        if len(ports) == 3:
+            address, ports = ports[0], ports[1:]
+    if len(ports) == 1:
+        ports = ["", ports[0]]
+    host, container = ports  # host "" (CONTAINERPORT, :CONTAINERPORT, IP::...): a free one
+    if not _port_text(host, empty=True) or not _port_text(container, empty=False):
+        raise InvalidSpec(usage)
+    if address is not None and not address.isprintable():
+        raise InvalidSpec(usage)
+    return address or None, host, container, protocol
+
+
+def _port_text(text: str, empty: bool) -> bool:
+    """ASCII digits, at most five (the range is checked by the model); "" when allowed."""
+    if not text:
+        return empty
+    return text.isascii() and text.isdigit() and len(text) <= 5
