@@ -61,8 +61,8 @@ def _publish_parts(value: str) -> tuple[str | None, str, str, str]:
     """(address or None, host port ("" for a free one), container port, protocol) as
     written; refused unless each part has the shape its place wants."""
     usage = f"--publish {value!r}: {_PUBLISH_USAGE}"
-    spec, _, protocol = value.partition("/")
-    if protocol not in ("", "tcp", "udp"):
+    spec, slash, protocol = value.partition("/")
+    if slash and protocol not in ("tcp", "udp"):
         raise InvalidSpec(usage)
     address: str | None = None
     if spec.startswith("["):  # [IPv6]:HOSTPORT:CONTAINERPORT, docker's way of writing one
