@@ -15,6 +15,8 @@ import pytest
 
 from stockade.engine import Engine
 from stockade.errors import Conflict
+from stockade.network import nftjson
+from stockade.network.nft import Nft
 from stockade.spec import PortMapping
 from tests.integration.netfixtures import (
     Outside,
@@ -122,3 +124,18 @@ def test_a_host_service_on_one_address_leaves_the_others_free(engine: Engine,
         web = unique("beside")
         start_web(engine, web, publish=on(outside.host_addr, port))
         assert http_get(outside.host_addr, port, netns=outside.netns) == f"hello-{web}"
+
+
+def test_the_address_survives_a_lost_table(engine: Engine, outside: Outside) -> None:
+    """The leases hold the address: restoring the firewall (after `nft flush ruleset`)
+    puts back the one-address rule, not an every-address one."""
+    web = unique("back")
+    start_web(engine, web, publish=on("127.0.0.1"))
+    (port,) = engine.inspect(web).ports
+    config = engine.config.network
+    Nft().apply(nftjson.delete_table(nftjson.TableSpec(table=config.table, bridge=config.bridge,
+                                                       log_group=config.log_group)))
+    assert engine.guard_firewall() == [web]
+    assert engine.inspect(web).ports == [port]
+    assert http_get("127.0.0.1", port.host_port) == f"hello-{web}"
+    assert http_get(outside.host_addr, port.host_port, netns=outside.netns, timeout=1) is None
