@@ -3,11 +3,13 @@
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.daemonkit import Daemon
+from tests.integration.netfixtures import http_get
 
 pytestmark = pytest.mark.integration
 
@@ -187,3 +189,30 @@ def test_run_flags_for_hostname_entrypoint_cpus_and_log_options(daemon: Daemon) 
                      "--cpus", "0.5", "--log-opt", "max-size=1m", "--", "-c",
                      "hostname; cat /sys/fs/cgroup/cpu*/cpu.cfs_quota_us | head -1")
     assert (ran.returncode, ran.stdout) == (0, "web-1\n50000\n"), ran.stderr
+
+
+def test_publish_on_one_host_address(daemon: Daemon) -> None:
+    script = ("mkdir -p /tmp/w && echo hello-lo > /tmp/w/index.html && "
+              "exec httpd -f -p 8080 -h /tmp/w")
+    started = daemon.cli("run", "-d", "--name", "pub-lo", "-p", "127.0.0.1::8080", "--",
+                         "sh", "-c", script)
+    assert started.returncode == 0, started.stderr
+    ports = _state(daemon, "pub-lo")["ports"]
+    assert isinstance(ports, list) and len(ports) == 1
+    assert ports[0]["host_ip"] == "127.0.0.1" and ports[0]["container_port"] == 8080
+    host_port = ports[0]["host_port"]
+    deadline = time.monotonic() + 10
+    while (body := http_get("127.0.0.1", host_port, timeout=1)) is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert body == "hello-lo"
+    listed = daemon.cli("ps")
+    assert f"127.0.0.1:{host_port}->8080/tcp" in listed.stdout, listed.stdout
+    # the same address and port again: one line; IPv6: one line, before the daemon is asked
+    again = daemon.cli("run", "-d", "--name", "pub-again", "-p", f"127.0.0.1:{host_port}:8080",
+                       "--", "sleep", "30")
+    assert f"127.0.0.1:{host_port}/tcp is already in use" in _one_line_error(again)
+    assert "IPv6 is not supported" in _one_line_error(
+        daemon.cli("run", "-d", "-p", "[::1]:8080:8080", "--", "true"))
+    assert daemon.cli("rm", "-f", "pub-lo").returncode == 0
+    assert daemon.client().list() == []

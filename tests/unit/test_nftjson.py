@@ -95,7 +95,7 @@ def points_count(boxes: list[tuple[tuple[int, int], ...]]) -> int:
 def test_container_cost_does_not_depend_on_rule_count(groups: list[str], extra: int) -> None:
     """A container's chain holds one jump per bound group, never the groups' rules."""
     commands = nftjson.attach_commands(SPEC, "10.254.0.7", "abcd", groups,
-                                       [("tcp", 40000 + i, 8080) for i in range(extra % 3)])
+                                       [("tcp", 40000 + i, 8080, None) for i in range(extra % 3)])
     chain_rules = [c for c in commands if "rule" in c.get("add", {})]
     assert len(chain_rules) == 4 + len(groups)
     jumps = [e["jump"]["target"] for c in chain_rules for e in c["add"]["rule"]["expr"]
@@ -104,7 +104,7 @@ def test_container_cost_does_not_depend_on_rule_count(groups: list[str], extra: 
 
 
 def test_detach_undoes_attach() -> None:
-    ports = [("tcp", 40000, 8080)]
+    ports: list[nftjson.Published] = [("tcp", 40000, 8080, None), ("udp", 53, 5353, "127.0.0.1")]
     attach = nftjson.attach_commands(SPEC, "10.254.0.7", "abcd", [], ports)
     detach = nftjson.detach_commands(SPEC, "10.254.0.7", ports)
     added = {c["add"]["element"]["name"] for c in attach if "element" in c.get("add", {})}

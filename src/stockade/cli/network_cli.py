@@ -44,12 +44,13 @@ def _engine(args: Namespace) -> "Client":
 def net_in(args: Namespace) -> None:
     """Publish a container port on the host."""
     info = _engine(args).net_in(args.handle, args.host_port, args.container_port,
-                                _protocol(args.protocol))
+                                _protocol(args.protocol), args.host_ip)
     if args.json:
         render.emit_json([p.model_dump(mode="json") for p in info.ports])
         return
     for port in info.ports:
-        print(f"{port.host_port}:{port.container_port}/{port.protocol}")
+        where = f"{port.host_ip}:" if port.host_ip is not None else ""
+        print(f"{where}{port.host_port}:{port.container_port}/{port.protocol}")
 
 
 def group_create(args: Namespace) -> None:

@@ -500,6 +500,9 @@ def _net_in(parser: Parser) -> None:
                         help="0 picks one.")
     parser.add_argument("--container-port", metavar="PORT", type=int, required=True,
                         help="The port inside the container.")
+    parser.add_argument("--host-ip", metavar="ADDRESS",
+                        help="Publish on this host address (IPv4) alone. [default: every "
+                        "address]")
     _protocol(parser)
     _json(parser)
 

@@ -48,13 +48,18 @@ _CONTAINER_COLUMNS = (
 )
 
 
+def port_text(port: Mapping[str, Any]) -> str:
+    """docker's form: 127.0.0.1:8080->80/tcp on one host address, 8080->80/tcp on all."""
+    where = f"{port['host_ip']}:" if port.get("host_ip") else ""
+    return f"{where}{port['host_port']}->{port['container_port']}/{port.get('protocol', 'tcp')}"
+
+
 def containers_table(items: Sequence[Mapping[str, Any]]) -> Sheet:
     """Containers as the daemon describes them (ContainerInfo's JSON)."""
     rows = []
     for c in items:
         state = c["state"] if c.get("exit_code") is None else f"{c['state']} ({c['exit_code']})"
-        ports = ", ".join(f"{p['host_port']}->{p['container_port']}/{p.get('protocol', 'tcp')}"
-                          for p in c.get("ports") or [])
+        ports = ", ".join(port_text(p) for p in c.get("ports") or [])
         limits = c["limits"]
         rows.append((c["handle"], state, c["image"], " ".join(c.get("command") or []),
                      c.get("ip") or "", ports, format_size(limits["memory_bytes"]),

@@ -135,10 +135,14 @@ class Client(JsonClient):
                                {"properties": properties}))
 
     def net_in(self, handle: str, host_port: int, container_port: int,
-               protocol: str = "tcp") -> ContainerInfo:
+               protocol: str = "tcp", host_ip: str | None = None) -> ContainerInfo:
+        """Publish one more port; `host_ip` binds it to one host address (None: all)."""
+        body: dict[str, object] = {"host_port": host_port, "container_port": container_port,
+                                   "protocol": protocol}
+        if host_ip is not None:  # a daemon from before host addresses refuses the field
+            body["host_ip"] = host_ip
         return ContainerInfo.model_validate(self._call(
-            "POST", f"/v1/containers/{handle}/net-in",
-            {"host_port": host_port, "container_port": container_port, "protocol": protocol}))
+            "POST", f"/v1/containers/{handle}/net-in", body))
 
     def metrics(self, handle: str) -> ContainerMetrics:
         return ContainerMetrics.model_validate(

@@ -9,6 +9,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -463,10 +464,11 @@ class Engine:
             self.state.remove_policy(item)
 
     def net_in(self, handle: str, host_port: int, container_port: int,
-               protocol: str = "tcp") -> ContainerInfo:
-        """Publish one more port of a container (host port 0 picks a free one)."""
+               protocol: str = "tcp", host_ip: IPv4Address | None = None) -> ContainerInfo:
+        """Publish one more port of a container (host port 0 picks a free one), on every
+        host address or on `host_ip` alone."""
         mapping = PortMapping(host_port=host_port, container_port=container_port,
-                              protocol=protocol)
+                              protocol=protocol, host_ip=host_ip)
         landlock.check_publishable(self.state.get(handle).spec, mapping)
         self.net.publish(handle, mapping)
         return self.inspect(handle)
@@ -811,7 +813,7 @@ class Engine:
         found = self.network.lookup(record.handle)
         ip, ports = (str(found[0]), [PortMapping(host_port=p.host_port,
                                                   container_port=p.container_port,
-                                                  protocol=p.protocol)
+                                                  protocol=p.protocol, host_ip=p.host_ip)
                                       for p in found[1]]) if found else (None, spec.ports)
         return ContainerInfo(
             handle=record.handle, owner=record.owner,

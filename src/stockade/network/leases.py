@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS ports (
     host_port      INTEGER NOT NULL,
     address        INTEGER NOT NULL,
     container_port INTEGER NOT NULL,
-    PRIMARY KEY (protocol, host_port)
+    host_ip        INTEGER NOT NULL DEFAULT 0,  -- 0: every address of the host
+    PRIMARY KEY (protocol, host_port, host_ip)
 );
 CREATE TABLE IF NOT EXISTS installed_groups (
     scope  TEXT NOT NULL,
@@ -55,15 +56,46 @@ class Lease:
     installed: bool
 
 
+# Databases written before mappings could name a host address: the key was (protocol,
+# host port); their rows publish on every address.
+_PORTS_V2 = """
+ALTER TABLE ports RENAME TO ports_v1;
+CREATE TABLE ports (
+    protocol       TEXT NOT NULL,
+    host_port      INTEGER NOT NULL,
+    address        INTEGER NOT NULL,
+    container_port INTEGER NOT NULL,
+    host_ip        INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (protocol, host_port, host_ip)
+);
+INSERT INTO ports (protocol, host_port, address, container_port, host_ip)
+    SELECT protocol, host_port, address, container_port, 0 FROM ports_v1;
+DROP TABLE ports_v1;
+"""
+
+
 @dataclass(frozen=True)
 class PortLease:
     protocol: str
     host_port: int
-    address: IPv4Address
+    address: IPv4Address  # the container's
     container_port: int
+    host_ip: IPv4Address | None = None  # the host address it is published on; None: all
 
-    def triple(self) -> tuple[str, int, int]:
-        return self.protocol, self.host_port, self.container_port
+    def entry(self) -> tuple[str, int, int, str | None]:
+        """What nftjson compiles: (protocol, host port, container port, host address)."""
+        return (self.protocol, self.host_port, self.container_port,
+                None if self.host_ip is None else str(self.host_ip))
+
+    def where(self) -> str:
+        """The host side as people write it: 127.0.0.1:8080/tcp, or 8080/tcp for all."""
+        at = f"{self.host_ip}:" if self.host_ip is not None else ""
+        return f"{at}{self.host_port}/{self.protocol}"
+
+
+def overlaps(a: IPv4Address | None, b: IPv4Address | None) -> bool:
+    """Whether two mappings' host addresses share an address (None is every address)."""
+    return a is None or b is None or a == b
 
 
 class HostLock:
@@ -93,6 +125,24 @@ class LeaseStore:
                                    isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SCHEMA)
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        if self._has_host_ip():
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if not self._has_host_ip():  # another process may have just done it
+                for statement in _PORTS_V2.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _has_host_ip(self) -> bool:
+        return any(row[1] == "host_ip" for row in self._db.execute("PRAGMA table_info(ports)"))
 
     def close(self) -> None:
         self._db.close()
@@ -138,22 +188,31 @@ class LeaseStore:
     # -- published ports --------------------------------------------------------------------
 
     def ports(self, address: IPv4Address) -> list[PortLease]:
-        rows = self._db.execute("SELECT protocol, host_port, address, container_port FROM ports "
-                                "WHERE address = ? ORDER BY host_port", (int(address),))
-        return [PortLease(str(p), int(h), IPv4Address(int(a)), int(c)) for p, h, a, c in rows]
+        rows = self._db.execute("SELECT protocol, host_port, address, container_port, host_ip "
+                                "FROM ports WHERE address = ? ORDER BY host_port, host_ip",
+                                (int(address),))
+        return [PortLease(str(p), int(h), IPv4Address(int(a)), int(c),
+                          IPv4Address(int(i)) if int(i) else None) for p, h, a, c, i in rows]
 
-    def port_taken(self, protocol: str, host_port: int) -> bool:
-        row = self._db.execute("SELECT 1 FROM ports WHERE protocol = ? AND host_port = ?",
-                               (protocol, host_port)).fetchone()
+    def port_taken(self, protocol: str, host_port: int,
+                   host_ip: IPv4Address | None = None) -> bool:
+        """Whether a published port overlaps (protocol, host_ip:host_port); a mapping on
+        every address overlaps each one-address mapping of that port, and the reverse."""
+        wanted = _ip_column(host_ip)
+        row = self._db.execute("SELECT 1 FROM ports WHERE protocol = ? AND host_port = ? "
+                               "AND (host_ip = 0 OR ? = 0 OR host_ip = ?)",
+                               (protocol, host_port, wanted, wanted)).fetchone()
         return row is not None
 
     def add_port(self, port: PortLease) -> None:
-        self._db.execute("INSERT INTO ports VALUES (?,?,?,?)",
-                         (port.protocol, port.host_port, int(port.address), port.container_port))
+        self._db.execute("INSERT INTO ports (protocol, host_port, address, container_port, "
+                         "host_ip) VALUES (?,?,?,?,?)",
+                         (port.protocol, port.host_port, int(port.address), port.container_port,
+                          _ip_column(port.host_ip)))
 
     def release_port(self, port: PortLease) -> None:
-        self._db.execute("DELETE FROM ports WHERE protocol = ? AND host_port = ?",
-                         (port.protocol, port.host_port))
+        self._db.execute("DELETE FROM ports WHERE protocol = ? AND host_port = ? AND host_ip = ?",
+                         (port.protocol, port.host_port, _ip_column(port.host_ip)))
 
     # -- what nftables holds ----------------------------------------------------------------
 
@@ -200,6 +259,10 @@ class LeaseStore:
 
     def forget_sysctl(self, path: str) -> None:
         self._db.execute("DELETE FROM saved_sysctls WHERE path = ?", (path,))
+
+
+def _ip_column(host_ip: IPv4Address | None) -> int:
+    return 0 if host_ip is None else int(host_ip)
 
 
 def _lease(row: tuple[object, ...]) -> Lease:

@@ -15,7 +15,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, Protocol
 
-from stockade.errors import Conflict, NotFound, StockadeError
+from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
 from stockade.network import files, links, nftjson, portguard
 from stockade.network.config import NetworkConfig, scope_tag
 from stockade.network.leases import HostLock, Lease, LeaseStore, PortLease
@@ -145,7 +145,7 @@ class NetworkManager:
         for name in request.groups:
             self._ensure_group(name, groups)
         commands = nftjson.attach_commands(self.spec, str(lease.address), self.tag,
-                                           request.groups, [p.triple() for p in ports])
+                                           request.groups, [p.entry() for p in ports])
         commands += nftjson.flow_commands("add", self.spec,
                                           self._flows(request.handle, lease.address,
                                                       request.policies))
@@ -319,24 +319,31 @@ class NetworkManager:
     # -- published ports ----------------------------------------------------------------------
 
     def _reserve_port(self, address: IPv4Address, mapping: PortMapping) -> PortLease:
-        proto = mapping.protocol
+        """Lease a host port; taken when any published port overlaps it (same protocol and
+        port, and an address in common: a mapping on every address shares each one) or a
+        host service holds it on that address."""
+        proto, host_ip = mapping.protocol, mapping.host_ip
         if mapping.host_port:
-            if self.leases.port_taken(proto, mapping.host_port) or \
-                    not _bindable(proto, mapping.host_port):
-                raise Conflict(f"host port {mapping.host_port}/{proto} is already in use")
+            wanted = PortLease(proto, mapping.host_port, address, mapping.container_port,
+                               host_ip)
+            if self.leases.port_taken(proto, mapping.host_port, host_ip) or \
+                    not _bindable(proto, mapping.host_port, host_ip):
+                raise Conflict(f"host port {wanted.where()} is already in use")
             port = mapping.host_port
         else:
-            port = self._free_port(proto)
-        lease = PortLease(proto, port, address, mapping.container_port)
+            port = self._free_port(proto, host_ip)
+        lease = PortLease(proto, port, address, mapping.container_port, host_ip)
         self.leases.add_port(lease)
         return lease
 
-    def _free_port(self, proto: str) -> int:
+    def _free_port(self, proto: str, host_ip: IPv4Address | None) -> int:
         low, high = self.config.port_range
         for port in range(low, high + 1):
-            if not self.leases.port_taken(proto, port) and _bindable(proto, port):
+            if not self.leases.port_taken(proto, port, host_ip) and \
+                    _bindable(proto, port, host_ip):
                 return port
-        raise Conflict(f"no free host port in {low}-{high}")
+        where = f" on {host_ip}" if host_ip is not None else ""
+        raise Conflict(f"no free host port in {low}-{high}{where}")
 
     def publish(self, handle: str, mapping: PortMapping) -> PortLease:
         """Add a port mapping to an attached container (net-in)."""
@@ -347,7 +354,7 @@ class NetworkManager:
             port = self._reserve_port(lease.address, mapping)
             try:
                 self.nft.apply(nftjson.portmap_commands("add", self.spec, str(lease.address),
-                                                        [port.triple()]))
+                                                        [port.entry()]))
             except BaseException:
                 self.leases.release_port(port)
                 raise
@@ -389,7 +396,7 @@ class NetworkManager:
                     continue  # no longer the engine's: cleanup detaches it
                 for name in request.groups:
                     self._ensure_group(name, groups)
-                ports = [p.triple() for p in self.leases.ports(lease.address)]
+                ports = [p.entry() for p in self.leases.ports(lease.address)]
                 commands = nftjson.attach_commands(self.spec, str(lease.address), self.tag,
                                                    request.groups, ports)
                 commands += nftjson.flow_commands(
@@ -451,7 +458,7 @@ class NetworkManager:
         self.leases.release(address)
 
     def _unhook(self, address: IPv4Address) -> None:
-        ports = [p.triple() for p in self.leases.ports(address)]
+        ports = [p.entry() for p in self.leases.ports(address)]
         flows = [e for e in self.nft.set_elements(self.config.table, "c2c")
                  if str(address) in e.get("concat", [])[:2]]
         commands = nftjson.flow_commands("delete", self.spec, flows)
@@ -503,15 +510,21 @@ def _hex_address(text: str) -> IPv4Address | None:
         return None
 
 
-def _bindable(proto: str, port: int) -> bool:
-    """Whether a host service already holds the port (we would hijack its traffic)."""
+def _bindable(proto: str, port: int, host_ip: IPv4Address | None = None) -> bool:
+    """Whether a host service already holds the port on that address (on every address
+    when None; a service on any one of them counts): we would hijack its traffic. An
+    address this host does not own is refused, as docker does."""
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    where = "0.0.0.0" if host_ip is None else str(host_ip)
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("0.0.0.0", port))
+            probe.bind((where, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 return False
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise InvalidSpec(f"host address {where} is not an address of this host") \
+                    from None
             raise
     return True

@@ -2,7 +2,9 @@
 
 Layout of the one stockade-owned table (family inet):
   sets/maps   containers (addresses), egress_of (address -> verdict: jump c_<addr>),
-              portmap_addr/_port (proto . host port -> address, port),
+              portmap_addr/_port (proto . host port -> address, port): published on every
+              host address; portmap_ip_addr/_port (host address . proto . host port ->
+              address, port): published on one (docker's -p IP:H:C),
               c2c (src . dst . proto . port)
   base chains prerouting/output_nat (DNAT through portmap), postrouting (masquerade),
               forward/input (from the bridge -> from_container, to it -> to_container),
@@ -29,6 +31,8 @@ from stockade.spec.network import EgressRule, SecurityGroup
 
 Command = dict[str, Any]
 Expr = Any
+# (protocol, host port, container port, host address or None for every address)
+Published = tuple[str, int, int, str | None]
 
 ALLOW_PREFIX = "stk:A:"
 DENY_PREFIX = "stk:D"
@@ -128,11 +132,6 @@ def table_commands(spec: TableSpec) -> list[Command]:
     """Create the whole table with its shared sets and base chains, in one batch."""
     bridge_in = _match(_meta("iifname"), spec.bridge)
     bridge_out = _match(_meta("oifname"), spec.bridge)
-    published = {"concat": [_meta("l4proto"), TH_DPORT]}
-    dnat = {"dnat": {"family": "ip",
-                     "addr": {"map": {"key": published, "data": "@portmap_addr"}},
-                     "port": {"map": {"key": published, "data": "@portmap_port"}}}}
-    local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
     return [
         {"add": {"table": {"family": "inet", "name": spec.table}}},
         {"add": _obj(spec, "set", "containers", type="ipv4_addr")},
@@ -144,17 +143,12 @@ def table_commands(spec: TableSpec) -> list[Command]:
                      map="inet_service")},
         {"add": _obj(spec, "set", "c2c",
                      type=["ipv4_addr", "ipv4_addr", "inet_proto", "inet_service"])},
-        _base_chain(spec, "prerouting", "nat", "prerouting", -100),
-        _base_chain(spec, "output_nat", "nat", "output", -100),
         _base_chain(spec, "postrouting", "nat", "postrouting", 100),
         _base_chain(spec, "forward", "filter", "forward", 0),
         _base_chain(spec, "input", "filter", "input", 0),
         _base_chain(spec, "output", "filter", "output", 0),
         {"add": _obj(spec, "chain", "from_container")},
         {"add": _obj(spec, "chain", "to_container")},
-        # published ports: from other interfaces and from the host itself, never hairpin
-        _rule(spec, "prerouting", _match(_meta("iifname"), spec.bridge, "!="), local, dnat),
-        _rule(spec, "output_nat", local, dnat),
         # a loopback source cannot be answered from inside; the gateway stands in for it
         _rule(spec, "postrouting", bridge_out,
               _match(_payload("ip", "saddr"), {"prefix": {"addr": "127.0.0.0", "len": 8}}),
@@ -172,12 +166,46 @@ def table_commands(spec: TableSpec) -> list[Command]:
     ]
 
 
+def _dnat(key: Expr, addr_map: str, port_map: str) -> Expr:
+    return {"dnat": {"family": "ip", "addr": {"map": {"key": key, "data": f"@{addr_map}"}},
+                     "port": {"map": {"key": key, "data": f"@{port_map}"}}}}
+
+
+def dnat_commands(spec: TableSpec) -> list[Command]:
+    """The published ports' DNAT, in prerouting (from other interfaces, never hairpin from
+    the bridge) and output_nat (from the host itself): first the mappings bound to one
+    host address (keyed by the destination address too), then those on every address. A
+    key missing from a map ends its rule, so each packet meets at most one mapping (the
+    leases never hold one (protocol, port) both ways on an address)."""
+    local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
+    on_one = _dnat({"concat": [_payload("ip", "daddr"), _meta("l4proto"), TH_DPORT]},
+                   "portmap_ip_addr", "portmap_ip_port")
+    on_all = _dnat({"concat": [_meta("l4proto"), TH_DPORT]}, "portmap_addr", "portmap_port")
+    from_outside = _match(_meta("iifname"), spec.bridge, "!=")
+    return [
+        {"add": _obj(spec, "map", "portmap_ip_addr",
+                     type=["ipv4_addr", "inet_proto", "inet_service"], map="ipv4_addr")},
+        {"add": _obj(spec, "map", "portmap_ip_port",
+                     type=["ipv4_addr", "inet_proto", "inet_service"], map="inet_service")},
+        _base_chain(spec, "prerouting", "nat", "prerouting", -100),
+        _base_chain(spec, "output_nat", "nat", "output", -100),
+        {"flush": _obj(spec, "chain", "prerouting")},
+        {"flush": _obj(spec, "chain", "output_nat")},
+        _rule(spec, "prerouting", from_outside, local, on_one),
+        _rule(spec, "prerouting", from_outside, local, on_all),
+        _rule(spec, "output_nat", local, on_one),
+        _rule(spec, "output_nat", local, on_all),
+    ]
+
+
 def fixed_chain_commands(spec: TableSpec) -> list[Command]:
-    """`stamp` and `from_container`, flushed and written whole in one transaction. Part of
-    every new table, and applied to an existing one at each attach: a table an older
-    version made (no stamp, so the port guards would pass nothing) is brought up to date."""
+    """The DNAT rules, `stamp` and `from_container`, flushed and written whole in one
+    transaction. Part of every new table, and applied to an existing one at each attach:
+    a table an older version made (no stamp, so the port guards would pass nothing; no
+    maps for one-address mappings) is brought up to date."""
     bridge_out = _match(_meta("oifname"), spec.bridge)
     return [
+        *dnat_commands(spec),
         # after every filter has had its say: what is still going to a container is allowed
         _base_chain(spec, "stamp", "filter", "postrouting", 300),
         {"flush": _obj(spec, "chain", "stamp")},
@@ -343,7 +371,7 @@ def _element_cmd(verb: str, spec: TableSpec, name: str, elems: list[Expr]) -> Co
 
 
 def attach_commands(spec: TableSpec, address: str, scope_tag: str, groups: Sequence[str],
-                    ports: Iterable[tuple[str, int, int]]) -> list[Command]:
+                    ports: Iterable[Published]) -> list[Command]:
     """Everything one container adds: its chain, its address, its published ports."""
     commands = container_rules(spec, address, scope_tag, groups)
     commands.append(_element_cmd("add", spec, "containers", [address]))
@@ -354,22 +382,31 @@ def attach_commands(spec: TableSpec, address: str, scope_tag: str, groups: Seque
 
 
 def portmap_commands(verb: str, spec: TableSpec, address: str,
-                     ports: Iterable[tuple[str, int, int]]) -> list[Command]:
-    """(protocol, host port, container port) mappings added to or deleted from portmap."""
-    keys = [{"concat": [proto, host]} for proto, host, _ in ports]
-    if not keys:
-        return []
-    if verb == "delete":  # deleting map elements names keys only
-        return [_element_cmd("delete", spec, name, keys)
-                for name in ("portmap_addr", "portmap_port")]
-    inner = [port for _, _, port in ports]
-    return [_element_cmd(verb, spec, "portmap_addr", [[k, address] for k in keys]),
-            _element_cmd(verb, spec, "portmap_port", [[k, p] for k, p in zip(keys, inner,
-                                                                             strict=True)])]
+                     ports: Iterable[Published]) -> list[Command]:
+    """Mappings added to or deleted from the portmap maps: those with a host address
+    go to portmap_ip_*, keyed (host address . protocol . host port), the rest to
+    portmap_*, keyed (protocol . host port)."""
+    ports = list(ports)
+    commands: list[Command] = []
+    for maps, chosen in ((("portmap_addr", "portmap_port"),
+                          [(p, h, c, []) for p, h, c, ip in ports if ip is None]),
+                         (("portmap_ip_addr", "portmap_ip_port"),
+                          [(p, h, c, [ip]) for p, h, c, ip in ports if ip is not None])):
+        if not chosen:
+            continue
+        keys = [{"concat": [*ip, proto, host]} for proto, host, _, ip in chosen]
+        if verb == "delete":  # deleting map elements names keys only
+            commands += [_element_cmd("delete", spec, name, keys) for name in maps]
+            continue
+        inner = [port for _, _, port, _ in chosen]
+        commands += [_element_cmd(verb, spec, maps[0], [[k, address] for k in keys]),
+                     _element_cmd(verb, spec, maps[1],
+                                  [[k, p] for k, p in zip(keys, inner, strict=True)])]
+    return commands
 
 
 def detach_commands(spec: TableSpec, address: str,
-                    ports: Iterable[tuple[str, int, int]]) -> list[Command]:
+                    ports: Iterable[Published]) -> list[Command]:
     """Undo attach_commands: unhook the address first so the chain has no references."""
     return [
         _element_cmd("delete", spec, "egress_of", [address]),

@@ -1,10 +1,19 @@
 """The public data model of a container request, validated on construction."""
 
 import re
+from ipaddress import IPv4Address
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from stockade.addresses import host_address
 from stockade.spec.ports import format_ports, parse_ports
 from stockade.spec.sizes import parse_size
 
@@ -186,12 +195,23 @@ class BindMount(_Model):
         return clean
 
 
+# A host address a port is published on: None for every address of the host.
+HostAddress = Annotated[IPv4Address | None, BeforeValidator(host_address)]
+
+
 class PortMapping(_Model):
-    """Host port to container port; host port 0 asks for a free one."""
+    """Host port to container port; host port 0 asks for a free one. `host_ip` binds the
+    mapping to one address of the host (docker's -p IP:H:C); None publishes it on all."""
 
     host_port: int = Field(ge=0, le=65535)
     container_port: int = Field(ge=1, le=65535)
     protocol: Literal["tcp", "udp"] = "tcp"
+    host_ip: HostAddress = None
+
+    def describe(self) -> str:
+        """docker's form: 127.0.0.1:8080->80/tcp, or 8080->80/tcp on every address."""
+        where = f"{self.host_ip}:" if self.host_ip is not None else ""
+        return f"{where}{self.host_port}->{self.container_port}/{self.protocol}"
 
 
 class UnsafeOptions(_Model):

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stockade.spec import HANDLE_PATTERN, ContainerInfo, ContainerSpec, EgressRule
+from stockade.spec import HANDLE_PATTERN, ContainerInfo, ContainerSpec, EgressRule, HostAddress
 
 
 class _Body(BaseModel):
@@ -37,6 +37,7 @@ class NetInRequest(_Body):
     host_port: int = Field(default=0, ge=0, le=65535)
     container_port: int = Field(ge=1, le=65535)
     protocol: Literal["tcp", "udp"] = "tcp"
+    host_ip: HostAddress = None  # one host address (IPv4); None or 0.0.0.0: every address
 
 
 class PropertiesPatch(_Body):

@@ -209,9 +209,10 @@ def set_properties(handle: OwnedHandle, patch: PropertiesPatch,
 @router.post("/{handle}/net-in")
 def net_in(handle: OwnedHandle, request: NetInRequest, daemon: DaemonDep,
            who: ActorDep) -> ContainerInfo:
-    """Publish one more port (host port 0 picks a free one)."""
+    """Publish one more port (host port 0 picks a free one), on every host address or
+    on `host_ip` alone."""
     info = daemon.engine.net_in(handle, request.host_port, request.container_port,
-                                request.protocol)
+                                request.protocol, request.host_ip)
     daemon.security("port published", handle, request.model_dump(), who)
     return info
 
