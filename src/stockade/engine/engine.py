@@ -342,7 +342,8 @@ class Engine:
             undo.run()
             self.state.add_event(handle, "restart failed", str(exc).splitlines()[0]
                                  if str(exc) else type(exc).__name__)
-            self.state.record_exit(handle, ExitStatus(None, False, time.time()))
+            self.state.record_exit(handle, ExitStatus(None, False, time.time()),
+                                   self.state.get(handle).pid)
             raise
         self.state.add_event(handle, "restarted")
         return self.start(handle)
@@ -390,8 +391,16 @@ class Engine:
 
     def _record_exit(self, record: Record, status: ExitStatus) -> ExitStatus:
         """Written down once (concurrent readers race here), with its events; then the
-        monitor's files go: the record is the one store."""
-        if self.state.record_exit(record.handle, status):
+        monitor's files go: the record is the one store. A reader holding a record from
+        before a restart writes nothing and removes nothing (state.record_exit)."""
+        if not self.state.record_exit(record.handle, status, record.pid):
+            try:
+                now = self.state.get(record.handle)
+            except NotFound:
+                return status
+            if now.finished_at is None:  # it runs again: these files are the new run's
+                return status
+        else:
             detail = "unknown: the monitor was lost" if status.exit_code is None \
                 else str(status.exit_code)
             self.state.add_event(record.handle, "exited", detail)

@@ -237,13 +237,15 @@ class StateStore:
 
     # -- how inits end ------------------------------------------------------------------------
 
-    def record_exit(self, handle: str, status: ExitStatus) -> bool:
-        """Write down an init's end once; False when it already was (or the record is gone),
-        so concurrent readers of the monitor's files add its events only once."""
+    def record_exit(self, handle: str, status: ExitStatus, pid: int | None) -> bool:
+        """Write down the end of the init whose pid was `pid` once; False when it already
+        was, the record is gone, or the container has since run again (a restart: a reader
+        of the old monitor's files must not end the new run)."""
         with self._cursor() as cur:
             cur.execute("UPDATE containers SET exit_code = ?, oom_killed = ?, finished_at = ? "
-                        "WHERE handle = ? AND finished_at IS NULL",
-                        (status.exit_code, int(status.oom_killed), status.finished_at, handle))
+                        "WHERE handle = ? AND finished_at IS NULL AND pid IS ?",
+                        (status.exit_code, int(status.oom_killed), status.finished_at, handle,
+                         pid))
             return cur.rowcount == 1
 
     def clear_exit(self, handle: str) -> None:
