@@ -14,6 +14,10 @@ class DaemonUnavailable(StockadeError):
     """Nothing answers on the socket."""
 
 
+class TlsFailure(ConnectionError):
+    """The TLS handshake with a remote daemon failed (its certificate, or ours)."""
+
+
 def from_body(status: int, payload: Any) -> StockadeError:
     error = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(error, dict):
@@ -31,6 +35,12 @@ def from_response(response: Response) -> StockadeError:
 
 
 def unavailable(socket: str, cause: OSError | None = None) -> DaemonUnavailable:
+    remote = socket.startswith("tcp://")
+    if isinstance(cause, TlsFailure):
+        return DaemonUnavailable(f"cannot reach the stockade daemon at {socket}: {cause}")
+    if remote and isinstance(cause, FileNotFoundError | ConnectionRefusedError):
+        return DaemonUnavailable(f"no stockade daemon answers at {socket} ({cause.strerror}): "
+                                 "is it running, with a [tcp] listener on that port?")
     if cause is not None and not isinstance(cause, FileNotFoundError | ConnectionRefusedError):
         # the socket is there and took the call, but the exchange failed midway
         return DaemonUnavailable(f"the stockade daemon at {socket} did not answer: {cause}")
