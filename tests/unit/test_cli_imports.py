@@ -26,7 +26,9 @@ HEAVY = ("stockade.engine", "stockade.api", "stockade.network", "stockade.images
 # what a one-shot command should not pay for: the parsers and the models it replaced
 # (typer ~140 ms with click, rich and pydantic), the spec and the typed client
 STARTUP = ("pydantic", "pydantic_core", "typer", "click", "rich", "stockade.spec",
-           "stockade.client.client", "stockade.wire.models", "stockade.wire.stream")
+           "stockade.client.client", "stockade.wire.models", "stockade.wire.stream",
+           # TLS: only a tcp:// host needs it (client/tls.py); the unix socket does not
+           "ssl", "_ssl", "stockade.client.tls")
 
 # A daemon that answers every request from a table of paths, one connection each.
 _DAEMON = """
@@ -113,3 +115,23 @@ def test_one_shot_commands_load_no_models_and_no_heavy_package(
         or argv == ["version"], result["out"]
     loaded = set(result["modules"])
     assert not _within(loaded, HEAVY + STARTUP), sorted(_within(loaded, HEAVY + STARTUP))
+
+
+def test_a_remote_host_loads_ssl_only_then() -> None:
+    """The counter-check: with --host tcp:// the TLS module is what connects (and fails,
+    nobody listens), so the probe above would see ssl if the unix path loaded it."""
+    script = textwrap.dedent("""
+        import contextlib, io, json, sys
+        from stockade.cli import main
+        with contextlib.redirect_stderr(io.StringIO()):
+            try:
+                main.main(["--host", "tcp://127.0.0.1:1", "ps"])
+            except SystemExit:
+                pass
+        print(json.dumps(sorted(sys.modules)))
+        """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, timeout=60)
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert {"ssl", "stockade.client.tls"} <= loaded
+    assert not _within(loaded, HEAVY)

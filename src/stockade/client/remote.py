@@ -37,7 +37,8 @@ _MAX_TOKEN = 4096
 
 def _shown(text: str) -> str:
     """User text in a one-line message: quoted, escaped, and not too long."""
-    return repr(text if len(text) <= 80 else text[:77] + "...")
+    shown = repr(text)
+    return shown if len(shown) <= 80 else shown[:76] + "...'"
 
 
 class HostAddress(NamedTuple):
