@@ -115,7 +115,7 @@ def events(client: Client, handle: str, kind: str, timeout: float = 30) -> list[
     """Waits for an event of `kind` for `handle`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [e for e in client.events(0, handle, wait_s=1) if e["kind"] == kind]
+        found = [e for e in client.events_json(0, handle, wait_s=1) if e["kind"] == kind]
         if found:
             return found
-    raise AssertionError(f"no {kind!r} event for {handle}: {json.dumps(client.events(0))}")
+    raise AssertionError(f"no {kind!r} event for {handle}: {json.dumps(client.events_json(0))}")

@@ -95,7 +95,7 @@ def _host_events(daemon: Daemon, timeout: float) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     with daemon.client() as client:
         while time.monotonic() < deadline:
-            found = [e for e in client.events(0, wait_s=1)
+            found = [e for e in client.events_json(0, wait_s=1)
                      if e["handle"] == "" and e["kind"] == "host drift"]
             if found:
                 return found

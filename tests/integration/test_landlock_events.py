@@ -28,7 +28,7 @@ def _spec(handle: str, script: str, **fields: object) -> ContainerSpec:
 
 
 def _details(client: Client, handle: str) -> list[str]:
-    return [str(e["detail"]) for e in client.events(0, handle) if e["kind"] == KIND]
+    return [str(e["detail"]) for e in client.events_json(0, handle) if e["kind"] == KIND]
 
 
 def _until(client: Client, handle: str, detail: str, timeout: float = 30) -> list[str]:
@@ -39,12 +39,12 @@ def _until(client: Client, handle: str, detail: str, timeout: float = 30) -> lis
         if detail in found:
             return found
         time.sleep(0.2)
-    raise AssertionError(f"no {detail!r} for {handle}: {json.dumps(client.events(0))}")
+    raise AssertionError(f"no {detail!r} for {handle}: {json.dumps(client.events_json(0))}")
 
 
 def test_info_says_the_events_are_on(daemon: Daemon) -> None:
     with daemon.client() as client:
-        state = client.info()["landlock_events"]
+        state = client.info_json()["landlock_events"]
     assert state["available"], state["detail"]
     assert state["detail"].startswith("on: Landlock audit records (ABI")
     shown = daemon.cli("info")
@@ -58,7 +58,7 @@ def test_the_setting_off_leaves_audit_alone_and_info_says_so(
     daemon.stop()
     daemon.start(settings)  # the fixture stops this one at the end
     with daemon.client() as client:
-        state = client.info()["landlock_events"]
+        state = client.info_json()["landlock_events"]
         client.create(_spec("ll-off", "nc -l -p 8080"))
         events(client, "ll-off", "exited")
         assert _details(client, "ll-off") == []

@@ -27,7 +27,10 @@ HEAVY = ("stockade.engine", "stockade.api", "stockade.network", "stockade.images
 # (typer ~140 ms with click, rich and pydantic), the spec and the typed client
 STARTUP = ("pydantic", "pydantic_core", "typer", "click", "rich", "stockade.spec",
            "stockade.client.client", "stockade.wire.models", "stockade.wire.process",
-           "stockade.wire.stream")
+           # TLS: only a tcp:// host needs it (client/tls.py); the unix socket does not
+           "ssl", "_ssl", "stockade.client.tls")
+# ...and the process stream's protocol, which only run, exec and attach need
+ONE_SHOT = (*STARTUP, "stockade.wire.stream")
 
 # A daemon that answers every request from a table of paths, one connection each.
 _DAEMON = """
@@ -79,7 +82,7 @@ def test_a_foreground_run_and_exec_load_no_models_and_no_websockets_library() ->
     loaded = _loaded("import stockade.cli.main, stockade.cli.containers, "
                      "stockade.cli.remote_foreground, stockade.client.streams")
     assert "stockade.client.websocket" in loaded
-    assert not _within(loaded, HEAVY + STARTUP[:-1]), sorted(_within(loaded, HEAVY + STARTUP))
+    assert not _within(loaded, HEAVY + STARTUP), sorted(_within(loaded, HEAVY + STARTUP))
 
 
 @pytest.fixture
@@ -123,4 +126,24 @@ def test_one_shot_commands_load_no_models_and_no_heavy_package(
     assert "web" in result["out"] or argv[0].startswith("-") or "help" in argv[-1] \
         or argv == ["version"], result["out"]
     loaded = set(result["modules"])
-    assert not _within(loaded, HEAVY + STARTUP), sorted(_within(loaded, HEAVY + STARTUP))
+    assert not _within(loaded, HEAVY + ONE_SHOT), sorted(_within(loaded, HEAVY + ONE_SHOT))
+
+
+def test_a_remote_host_loads_ssl_only_then() -> None:
+    """The counter-check: with --host tcp:// the TLS module is what connects (and fails,
+    nobody listens), so the probe above would see ssl if the unix path loaded it."""
+    script = textwrap.dedent("""
+        import contextlib, io, json, sys
+        from stockade.cli import main
+        with contextlib.redirect_stderr(io.StringIO()):
+            try:
+                main.main(["--host", "tcp://127.0.0.1:1", "ps"])
+            except SystemExit:
+                pass
+        print(json.dumps(sorted(sys.modules)))
+        """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, timeout=60)
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert {"ssl", "stockade.client.tls"} <= loaded
+    assert not _within(loaded, HEAVY)

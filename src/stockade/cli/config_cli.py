@@ -30,10 +30,14 @@ def show(args: Namespace) -> None:
     options: Options = args.options
     data: dict[str, Any]
     local: bool = args.local
+    if local:
+        options.local_only("`config show --local` computes this host's settings, so it")
     if not local:
         try:
             data = session.open_json(options).settings()
         except DaemonUnavailable:
+            if options.remote is not None:  # this host's settings would say nothing of it
+                raise
             print(f"stockade: no daemon answers on {options.socket}; showing what one "
                   "started now would use", file=sys.stderr)
             local = True

@@ -53,9 +53,11 @@ def run(argv: Sequence[str]) -> int:
     parsed = commands.parse(argv)
     top = parsed.globals
     args = parsed.args
-    args.options = Options.from_flags(top.root, top.socket, top.config)
+    args.options = Options.from_globals(top)
     args.parser = parsed.parser
     assert parsed.command.handler is not None  # a group without a subcommand exited
+    if parsed.command.local:
+        args.options.local_only(parsed.command.local)
     return handler(parsed.command.handler)(args) or 0
 
 

@@ -186,6 +186,8 @@ class Command(NamedTuple):
     subcommands: tuple["Command", ...] = ()
     usage: str | None = None
     positional_tail: bool = False
+    local: str = ""  # why it needs the daemon's own host: refused with a tcp:// --host
+
 
     def find(self, name: str) -> "Command | None":
         return next((c for c in self.subcommands if c.name == name), None)
@@ -524,9 +526,9 @@ SYSTEM = (
             (Positional("HANDLE", "?", "A running container; without one a default container "
                         "is created, checked and destroyed."),), _verify),
     Command("audit", "Show the audit log, or check it with --verify.", "audit_cli:audit", (),
-            _audit),
+            _audit, local="`audit` reads the audit log's files, so it"),
     Command("server", "Run the API daemon on the unix socket (containers outlive it).",
-            "server_cli:serve", (), _server),
+            "server_cli:serve", (), _server, local="`server` runs the daemon here, so it"),
     Command("events", "Container events: exited, out of memory, unsafe options, Landlock "
             "denials; one JSON object a line.", "system_cli:events", (), _events),
     Command("version", "The client's and the daemon's versions, and the runc and kernel the "
@@ -566,7 +568,8 @@ IMAGE = Command("image", "Manage images.", subcommands=(
     Command("import", "Import an image; layers are verified, unpacked safely and shared.",
             "image_commands:import_",
             (Positional("PATH", help="OCI layout or archive, docker archive, or root "
-                        "filesystem tar or directory."),), _image_import),
+                        "filesystem tar or directory, on the daemon's host."),), _image_import,
+            local="`image import` sends the daemon a path on its own host, so it"),
     Command("ls", "List images with their size, layers and the containers using them.",
             "image_commands:ls", (), _image_ls),
     Command("inspect", "Show one image: config, layers and, for the base image, its "
@@ -673,6 +676,21 @@ def _global(parser: Parser) -> None:
                         help="Settings file (STOCKADE_CONFIG; default "
                              "/etc/stockade/stockade.toml): where the CLI finds the daemon's "
                              "socket, and what `server` and `config show --local` read.")
+    parser.add_argument("-H", "--host", metavar="URL",
+                        help="The daemon: unix:///PATH, or tcp://HOST:PORT over TLS "
+                             "(STOCKADE_HOST); instead of --socket.")
+    parser.add_argument("--tlscacert", metavar="FILE", type=Path,
+                        help="With a tcp:// host: the CA that signed the daemon's "
+                             "certificate (STOCKADE_TLSCACERT; default: the system's).")
+    parser.add_argument("--tlscert", metavar="FILE", type=Path,
+                        help="With a tcp:// host: our client certificate "
+                             "(STOCKADE_TLSCERT).")
+    parser.add_argument("--tlskey", metavar="FILE", type=Path,
+                        help="The client certificate's key, if not in its file "
+                             "(STOCKADE_TLSKEY).")
+    parser.add_argument("--token-file", metavar="FILE", type=Path,
+                        help="With a tcp:// host: a file holding our bearer token "
+                             "(STOCKADE_TOKEN_FILE).")
     parser.add_argument("--version", action="version", version=f"stockade {__version__}",
                         help="Print the client's version and exit.")
 

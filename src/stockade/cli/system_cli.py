@@ -13,7 +13,7 @@ from stockade.client.errors import DaemonUnavailable
 
 def info(args: Namespace) -> None:
     """What this host offers and which mechanisms stockade uses."""
-    data = session.open_json(args.options).info()
+    data = session.open_json(args.options).info_json()
     if args.json:
         render.emit_json(data)
         return
@@ -64,7 +64,7 @@ def events(args: Namespace) -> None:
     client = session.open_json(args.options)
     since: int = args.since
     while True:
-        found = client.events(since, args.container, wait_s=10 if args.follow else 0)
+        found = client.events_json(since, args.container, wait_s=10 if args.follow else 0)
         for event in found:
             print(json.dumps(event), flush=True)
             since = max(since, int(event["seq"]))

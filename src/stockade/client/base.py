@@ -8,12 +8,13 @@ the JSON of those that `Client` (client/client.py) turns into models; `Client` i
 
 import builtins
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, Self
 
 from stockade.client.errors import DaemonUnavailable, from_response, unavailable
 from stockade.client.host import HostClient
+from stockade.client.remote import resolve
 from stockade.client.transport import FileBody, UnixTransport
 from stockade.wire import DEFAULT_SOCKET
 
@@ -27,6 +28,16 @@ class JsonClient:
         self.socket = socket
         self._http = transport or UnixTransport(socket)
         self.host = HostClient(self._call)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        """The client of the daemon the environment names (`env`, default os.environ), by
+        the command line's rules (client/remote.py): STOCKADE_HOST (`unix:///PATH` or
+        `tcp://HOST:PORT`, TLS always, with STOCKADE_TLSCACERT, STOCKADE_TLSCERT,
+        STOCKADE_TLSKEY and STOCKADE_TOKEN_FILE), or STOCKADE_SOCKET, or the settings
+        file's socket, or the default one. A bad or unreadable setting raises InvalidSpec."""
+        endpoint = resolve(env=env)
+        return cls(endpoint.socket, transport=endpoint.transport())
 
     @property
     def transport(self) -> UnixTransport:
@@ -81,7 +92,8 @@ class JsonClient:
         except DaemonUnavailable:
             return False
 
-    def info(self) -> dict[str, Any]:
+    def info_json(self) -> dict[str, Any]:
+        """What the host offers and what the daemon uses (`Client.info()` types it)."""
         result: dict[str, Any] = self._call("GET", "/v1/info")
         return result
 
@@ -97,8 +109,10 @@ class JsonClient:
     def cleanup(self) -> builtins.list[str]:
         return list(self._call("POST", "/v1/cleanup"))
 
-    def events(self, since: int = 0, handle: str | None = None,
-               wait_s: float = 0) -> builtins.list[dict[str, Any]]:
+    def events_json(self, since: int = 0, handle: str | None = None,
+                    wait_s: float = 0) -> builtins.list[dict[str, Any]]:
+        """Events after sequence number `since`, waiting up to `wait_s` for one (`Client.
+        events()` types them)."""
         params: dict[str, Any] = {"since": since, "wait_s": wait_s}
         if handle:
             params["handle"] = handle

@@ -25,6 +25,8 @@ from stockade.spec import (
 from stockade.wire import DEFAULT_SOCKET
 from stockade.wire.images import GcReport, Image, NoProgress, Progress
 from stockade.wire.logs import LogRecord
+from stockade.wire.models import EventOut
+from stockade.wire.system import SystemInfo
 from stockade.wire.verify import Report
 
 
@@ -45,6 +47,17 @@ class Client(JsonClient):
         self.vulndb = VulnDBClient(self._call)
 
     # -- system ---------------------------------------------------------------------------------
+
+    def info(self) -> SystemInfo:
+        """What the daemon's host offers and which mechanisms the daemon uses."""
+        return SystemInfo.model_validate(self.info_json())
+
+    def events(self, since: int = 0, handle: str | None = None,
+               wait_s: float = 0) -> builtins.list[EventOut]:
+        """Container events after sequence number `since` (exited, out of memory, unsafe,
+        Landlock denied), oldest first; waits up to `wait_s` seconds (at most 30) for one."""
+        return [EventOut.model_validate(event)
+                for event in self.events_json(since, handle, wait_s)]
 
     def capacity(self) -> Capacity:
         return Capacity.model_validate(self._call("GET", "/v1/capacity"))

@@ -13,6 +13,7 @@ from stockade import verify as verifier
 from stockade.api.routes.deps import AdminOnly, DaemonDep, IdentityDep
 from stockade.spec import Capacity
 from stockade.wire.models import EventOut, Ping, VerifyRequest
+from stockade.wire.system import SystemInfo
 from stockade.wire.verify import Report
 
 router = APIRouter(tags=["system"])
@@ -45,11 +46,12 @@ def capacity(daemon: DaemonDep) -> Capacity:
 
 
 @router.get("/v1/info")
-def info(daemon: DaemonDep) -> dict[str, Any]:
-    return daemon.engine.info() | {"network_log": daemon.netlog_status,
-                                   "audit_log": str(daemon.audit.path),
-                                   "landlock_events": daemon.landlock.status.model_dump(),
-                                   "host_baseline": daemon.host.summary()}
+def info(daemon: DaemonDep) -> SystemInfo:
+    """The host's features and what the daemon uses (`Client.info()` reads this model)."""
+    return SystemInfo.model_validate(daemon.engine.info() | {
+        "network_log": daemon.netlog_status, "audit_log": str(daemon.audit.path),
+        "landlock_events": daemon.landlock.status.model_dump(),
+        "host_baseline": daemon.host.summary()})
 
 
 @router.get("/v1/events")
