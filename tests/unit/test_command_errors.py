@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from stockade.api.errors import body, classify
-from stockade.client.errors import from_body
 from stockade.cli import main
+from stockade.client.errors import from_body
 from stockade.errors import (
     WIRE_KINDS,
     WIRE_SUBKINDS,
