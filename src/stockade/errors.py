@@ -9,6 +9,16 @@ class InvalidSpec(StockadeError, ValueError):
     """The request is malformed or out of bounds."""
 
 
+class CommandNotFound(InvalidSpec):
+    """The command to run is not in the container: nothing by that path, or no executable
+    file by that name on its PATH. The CLI exits 127, as docker and a shell do."""
+
+
+class CommandNotRunnable(InvalidSpec):
+    """The command is there but cannot be executed: not an executable file, or a directory.
+    The CLI exits 126, as docker and a shell do."""
+
+
 class NotFound(StockadeError):
     """A named container or image does not exist."""
 
@@ -44,4 +54,14 @@ WIRE_KINDS: tuple[tuple[type[StockadeError], str, int], ...] = (
     (InvalidSpec, "invalid", 422),
     (ImageError, "invalid_image", 422),
     (HostUnsupported, "unsupported", 501),
+)
+
+# Kinds that refine one of WIRE_KINDS: the HTTP status is their base class's (both are 422,
+# as InvalidSpec), the body names their own kind, and the client raises the exact class, so
+# the CLI can exit 127 or 126. They stay out of WIRE_KINDS on purpose: a process stream's
+# close code carries only the status (wire/stream.py), and each status there must map back
+# to one class (4422 to InvalidSpec, not to a missing command).
+WIRE_SUBKINDS: tuple[tuple[type[StockadeError], str], ...] = (
+    (CommandNotFound, "command_not_found"),
+    (CommandNotRunnable, "command_not_runnable"),
 )

@@ -31,7 +31,14 @@ from stockade.client import Client, streams
 from stockade.client.transport import UnixTransport
 from stockade.client.websocket import WebSocket, open_websocket
 from stockade.engine import Engine
-from stockade.errors import Conflict, InvalidSpec, NotFound
+from stockade.errors import (
+    CommandNotFound,
+    CommandNotRunnable,
+    Conflict,
+    InvalidSpec,
+    NotFound,
+)
+from stockade.images import commands
 from stockade.spec import ContainerInfo, ContainerSpec
 from stockade.wire import stream as wsproto
 from stockade.wire.process import ProcessRequest, Window
@@ -244,9 +251,31 @@ def test_an_exec_cannot_raise_a_hard_limit_of_the_init(daemon: Daemon, box: str)
     assert [p.id for p in daemon.table.list(box)] == ["init"]
 
 
-def test_a_missing_command_is_exit_127_with_a_message(daemon: Daemon, box: str) -> None:
+def test_a_missing_command_is_refused_before_a_process_exists(daemon: Daemon,
+                                                             box: str) -> None:
+    """Judged in the container's own root (its mounts in place): CommandNotFound (the CLI's
+    127) or CommandNotRunnable (126) from the POST, and no session is left."""
+    with pytest.raises(CommandNotFound, match="no-such-command"):
+        streams.run_captured(daemon.transport, box, ["no-such-command"])
+    with pytest.raises(CommandNotRunnable, match="directory"):
+        streams.run_captured(daemon.transport, box, ["/etc"])
+    with pytest.raises(CommandNotRunnable, match="not executable"):
+        streams.run_captured(daemon.transport, box, ["/etc/passwd"])
+    # /dev is the container's own tmpfs, mounted at run time: what is there is seen
+    with pytest.raises(CommandNotRunnable, match="not a regular file"):
+        streams.run_captured(daemon.transport, box, ["/dev/null"])
+    assert [p.id for p in daemon.table.list(box)] == ["init"]
+
+
+def test_the_init_is_the_backstop_for_what_the_check_lets_through(
+        daemon: Daemon, box: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the daemon's check, the init's execvp fails and it exits 127 or 126 itself,
+    with its own line on the process's stderr."""
+    monkeypatch.setattr(commands, "check_command", lambda *args, **kwargs: None)
     code, _, err = streams.run_captured(daemon.transport, box, ["no-such-command"])
-    assert code == 127 and b"no-such-command" in err
+    assert code == 127 and b"stockade-init: exec no-such-command" in err
+    code, _, err = streams.run_captured(daemon.transport, box, ["/etc"])
+    assert code == 126 and b"Permission denied" in err
 
 
 def test_a_bad_request_is_refused(daemon: Daemon, box: str) -> None:

@@ -5,7 +5,14 @@ import os
 import pytest
 
 from stockade.engine import Engine
-from stockade.errors import Conflict, InvalidSpec, NotFound, StockadeError
+from stockade.errors import (
+    CommandNotFound,
+    CommandNotRunnable,
+    Conflict,
+    InvalidSpec,
+    NotFound,
+    StockadeError,
+)
 from tests import containerkit, leaks
 from tests.containerkit import allowed_dir
 from tests.integration.helpers import exec_capture, run, spec, start_detached
@@ -84,11 +91,18 @@ def test_failed_create_leaves_nothing(engine: Engine, fields: dict[str, object],
     _nothing_of(engine, request.handle)
 
 
-def test_a_missing_command_fails_at_create_and_leaves_nothing(engine: Engine) -> None:
-    request = spec(["/no/such/command"])
-    with pytest.raises(StockadeError, match=r"no such file|not found"):
+@pytest.mark.parametrize(("args", "error"), [
+    (["/no/such/command"], CommandNotFound), (["no-such-command"], CommandNotFound),
+    (["/etc/passwd"], CommandNotRunnable), (["/etc"], CommandNotRunnable),
+])
+def test_a_command_that_cannot_run_fails_at_create_and_leaves_nothing(
+        engine: Engine, args: list[str], error: type[StockadeError]) -> None:
+    request = spec(args)
+    with pytest.raises(error, match=r"no such file|not found|permission denied"):
         engine.create(request)
     _nothing_of(engine, request.handle)
+    # the address was leased before the check ran: it is given back
+    assert engine.network.leases.lease(engine.network.scope, request.handle) is None
 
 
 def test_read_only_and_read_write_bind_mounts(engine: Engine) -> None:

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 
 from stockade.api.access import IDENTITY_KEY
 from stockade.api.peer import PEER_KEY, actor
-from stockade.errors import WIRE_KINDS, Forbidden, StockadeError
+from stockade.errors import WIRE_KINDS, WIRE_SUBKINDS, Forbidden, StockadeError
 from stockade.spec.validation import first_error
 
 _HTTP_KINDS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -26,9 +26,12 @@ def body(kind: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def classify(exc: StockadeError) -> tuple[str, int]:
+    """The kind the body names and the HTTP status: the first of WIRE_KINDS that matches,
+    its kind refined by WIRE_SUBKINDS (a missing command is `command_not_found`, 422)."""
     for cls, kind, status in WIRE_KINDS:
         if isinstance(exc, cls):
-            return kind, status
+            refined = next((k for sub, k in WIRE_SUBKINDS if isinstance(exc, sub)), kind)
+            return refined, status
     return "platform", 500
 
 

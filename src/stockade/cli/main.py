@@ -18,8 +18,11 @@ commands that use them; `ps`, `inspect`, `version` and the other commands that p
 daemon's JSON use `JsonClient` and load no model (tests/unit/test_cli_imports.py checks).
 
 Exit codes, as docker's: the command's own for `run` and `exec`; 125 for a platform error,
-with one line on stderr; 2 for a command line that cannot be read (argparse's usage
-error); 130 on ^C; 141 when the reader of our output went away (`stockade ps | head`).
+with one line on stderr; 127 when the command to run is not in the container and 126 when
+it is there but cannot be executed (a directory, a file without an execute bit), each also
+one line, and the create that found it undone; 2 for a command line that cannot be read
+(argparse's usage error); 130 on ^C; 141 when the reader of our output went away
+(`stockade ps | head`).
 """
 
 import contextlib
@@ -31,9 +34,11 @@ from typing import Any
 
 from stockade.cli import parser as commands
 from stockade.cli.session import Options
-from stockade.errors import StockadeError
+from stockade.errors import CommandNotFound, CommandNotRunnable, StockadeError
 
 PLATFORM_ERROR = 125  # docker's code for "the platform failed", distinct from the app's own
+COMMAND_NOT_RUNNABLE = 126  # docker's and the shell's: there, but not executable
+COMMAND_NOT_FOUND = 127  # docker's and the shell's: no such command
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports ^C
 BROKEN_PIPE = 141  # 128 + SIGPIPE
 
@@ -61,16 +66,26 @@ def run(argv: Sequence[str]) -> int:
     return handler(parsed.command.handler)(args) or 0
 
 
-def _fail(message: str) -> None:
+def exit_code(error: StockadeError) -> int:
+    """The code a failed command exits with: 127 or 126 for a command that cannot be run,
+    as docker; 125 for every other platform error."""
+    if isinstance(error, CommandNotFound):
+        return COMMAND_NOT_FOUND
+    if isinstance(error, CommandNotRunnable):
+        return COMMAND_NOT_RUNNABLE
+    return PLATFORM_ERROR
+
+
+def _fail(message: str, code: int = PLATFORM_ERROR) -> None:
     print(f"stockade: error: {message}", file=sys.stderr)
-    sys.exit(PLATFORM_ERROR)
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = run(sys.argv[1:] if argv is None else argv)
     except StockadeError as exc:
-        _fail(str(exc))
+        _fail(str(exc), exit_code(exc))
     except KeyboardInterrupt:
         sys.exit(INTERRUPTED)
     except BrokenPipeError:

@@ -3,10 +3,11 @@
 from typing import Any
 
 from stockade.client.transport import Response
-from stockade.errors import WIRE_KINDS, Forbidden, InvalidSpec, StockadeError
+from stockade.errors import WIRE_KINDS, WIRE_SUBKINDS, Forbidden, InvalidSpec, StockadeError
 
 # the engine's kinds, and the refusals that come before it: malformed JSON, too large a body
 _BY_KIND: dict[str, type[StockadeError]] = {kind: cls for cls, kind, _ in WIRE_KINDS} | {
+    kind: cls for cls, kind in WIRE_SUBKINDS} | {
     "bad_request": InvalidSpec, "too_large": InvalidSpec, "unauthorized": Forbidden}
 
 

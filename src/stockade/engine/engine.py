@@ -40,6 +40,7 @@ from stockade.network import netlog
 from stockade.policy import landlock
 from stockade.policy import noexec as noexec_policy
 from stockade.policy import runtime as runtime_policy
+from stockade.policy.compile import DEFAULT_PATH
 from stockade.policy.exec import exec_process
 from stockade.runtime import apparmor, cgroups, memfd, processes
 from stockade.runtime import conmon as monitor
@@ -245,8 +246,14 @@ class Engine:
         if args:
             if args[0].startswith("/"):
                 commands.start_path(rootfs, args[0], "command")
-            env = dict(e.partition("=")[::2] for e in image.config.env) | spec.process.env
-            commands.require_command(rootfs, args[0], env, cwd)
+            # a missing or unrunnable command is refused here, before runc: the create is
+            # undone whole and the CLI exits 127 or 126. runc cannot tell us later: it runs
+            # our init, which finds the command only after `start` (and exits 127 or 126
+            # then, the backstop for whatever this check leaves to it, binds among them)
+            env = ({"PATH": DEFAULT_PATH} | dict(e.partition("=")[::2] for e in image.config.env)
+                   | spec.process.env)
+            commands.require_command(rootfs, args[0], env["PATH"], cwd,
+                                     mounted=[m.container_path for m in spec.mounts])
         return policy.BundleContext(
             rootfs=str(rootfs), uid=uid, gid=gid, idmap=policy.IdMap(host_base=self.config.id_base),
             cgroup_parent=self.config.cgroup_parent, image_env=image.config.env, cwd=cwd,
@@ -686,6 +693,7 @@ class Engine:
         if self._status(record) != "running":
             raise Conflict(f"container {handle} is {self._status(record)}, not running")
         process = self._exec_process(handle, args, env, user, tty, cwd, rlimits, console_size)
+        self._check_exec_command(record, args[0], process)
         session = sessions.new_id(self.layout.exec_sessions(handle))
         paths = self.layout.exec_session(handle, session)
         process_file = sessions.prepare(paths, session, handle, args, tty, process)
@@ -699,6 +707,31 @@ class Engine:
         finally:
             process_file.unlink(missing_ok=True)
         return sessions.load(paths)
+
+    def _check_exec_command(self, record: Record, program: str,
+                            process: dict[str, Any]) -> None:
+        """An exec's command refused before a session exists when the init's execvp would
+        fail on it (CommandNotFound, CommandNotRunnable: the CLI exits 127 or 126), judged
+        in the running container's own view of its files, /proc/PID/root, where its binds
+        and mounts are in place (images/commands.py resolves beneath it). Anything this
+        cannot see is left to the init, which exits 127 or 126 itself."""
+        if record.pid is None:
+            return
+        try:
+            root_fd = os.open(f"/proc/{record.pid}/root",
+                              os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return  # the init is gone: the exec fails on its own
+        try:
+            # pids are reused: the root is this container's only if the pid is still one
+            # of its processes once the root is held
+            if not sessions.in_cgroup(record.pid, self._cgroup_path(record.handle)):
+                return
+            env = dict(item.partition("=")[::2] for item in process.get("env", []))
+            commands.check_command(root_fd, program, env.get("PATH", DEFAULT_PATH),
+                                   str(process.get("cwd") or "/"))
+        finally:
+            os.close(root_fd)
 
     def exec_sessions(self, handle: str) -> builtins.list[Session]:
         self.state.get(handle)

@@ -100,7 +100,7 @@ def signal(session: Session, cgroup_path: str, name: str) -> None:
     except (OSError, ValueError):
         raise Conflict(f"process {session.id} is not running") from None
     try:
-        if not _in_cgroup(pid, cgroup_path):
+        if not in_cgroup(pid, cgroup_path):
             raise Conflict(f"process {session.id} is not running")
         signals.pidfd_send_signal(pidfd, number)
     except ProcessLookupError:
@@ -109,7 +109,8 @@ def signal(session: Session, cgroup_path: str, name: str) -> None:
         os.close(pidfd)
 
 
-def _in_cgroup(pid: int, cgroup_path: str) -> bool:
+def in_cgroup(pid: int, cgroup_path: str) -> bool:
+    """`pid` is a process of the cgroup at `cgroup_path` (or of one beneath it)."""
     try:
         lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
     except OSError:
