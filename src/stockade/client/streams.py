@@ -15,13 +15,8 @@ closes it when the attacher goes), so after a reconnection only output is follow
 
 import contextlib
 import os
-import select
-import selectors
-import signal
-import termios
 import threading
 import time
-import tty as ttymode
 from collections.abc import Callable, Iterator
 from socket import SO_SNDBUF, SOL_SOCKET
 from typing import TYPE_CHECKING, Any
@@ -35,7 +30,13 @@ from stockade.wire import stream as wsproto
 from stockade.wire.stream import Control, CursorMessage, ExitMessage, Size, Stream
 
 if TYPE_CHECKING:
+    import selectors
+
     from stockade.wire.process import ProcessRequest
+
+# select, selectors, signal, termios and tty are imported where they are used: only a
+# process with our stdin or a terminal needs them, and a plain foreground run pays for
+# every import at start-up (cli/containers.py says why that matters)
 
 _CHUNK = 65536
 RECONNECT_S = 60.0  # how long we try to reach a restarting daemon before giving up
@@ -327,6 +328,8 @@ class _Forwarder:
 
     def _await_room(self) -> None:
         try:
+            import select
+
             ready, _, _ = select.select([self._stop_r], [self._ws.socket], [])
         except (ValueError, OSError):  # the stream has closed: the process ended
             raise _Stopped from None
@@ -334,6 +337,8 @@ class _Forwarder:
             raise _Stopped
 
     def _relay(self) -> None:
+        import selectors
+
         # poll, not epoll: stdin may be a regular file, which epoll refuses
         with selectors.PollSelector() as selector:
             selector.register(self._stop_r, selectors.EVENT_READ)
@@ -357,7 +362,7 @@ class _Forwarder:
         if window is not None:
             self._send_control(Control(resize=window))
 
-    def _on_input(self, selector: selectors.BaseSelector) -> None:
+    def _on_input(self, selector: "selectors.BaseSelector") -> None:
         assert isinstance(self._source, _FdInput) and self._source.fd is not None
         data = self._source.read()
         if data:
@@ -374,6 +379,9 @@ def _raw(fd: int, tty: bool) -> Iterator[None]:
     if not tty or not os.isatty(fd):
         yield
         return
+    import termios
+    import tty as ttymode
+
     saved = termios.tcgetattr(fd)
     try:
         ttymode.setraw(fd)
@@ -394,6 +402,8 @@ def _window_changes(tty: bool) -> Iterator[int | None]:
     def _note(_signum: int, _frame: object) -> None:
         with contextlib.suppress(BlockingIOError):
             os.write(write_end, b"w")
+
+    import signal
 
     previous = signal.signal(signal.SIGWINCH, _note)
     try:

@@ -22,7 +22,6 @@ import json
 from typing import Any, NamedTuple
 
 from stockade.errors import WIRE_KINDS, InvalidSpec, StockadeError
-from stockade.wire.signals import signal_name
 
 MAX_CONTROL_CHARS = 4096  # a control message is tiny; anything longer is not one
 MAX_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 123 bytes
@@ -127,6 +126,8 @@ def parse_control(text: str | bytes) -> Control:
     if name == "signal":
         if not isinstance(value, str):
             raise _malformed("signal: a signal's name")
+        from stockade.wire.signals import signal_name  # the daemon's side only
+
         try:
             return Control(signal=signal_name(value))
         except ValueError as exc:
