@@ -137,5 +137,8 @@ def test_a_daemon_killed_during_an_attached_run_loses_no_output(daemon: Daemon) 
     out, err = run.communicate(timeout=120)
     assert run.returncode == 4, err
     assert (first + out).decode().split() == [f"line{i}" for i in range(1, 81)]
-    with daemon.client() as client:
+    with daemon.client() as client:  # the daemon removes it once the exit was sent
+        deadline = time.monotonic() + 10
+        while client.list() and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert [info.handle for info in client.list()] == []

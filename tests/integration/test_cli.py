@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,13 @@ def cli(daemon: Daemon) -> Cli:
 
 
 def test_run_prints_output_and_exits_with_the_code(cli: Cli) -> None:
-    result = cli("run", "--rm", "--", "sh", "-c", "echo hi; exit 3")
+    result = cli("run", "--rm", "--name", "gone-soon", "--", "sh", "-c", "echo hi; exit 3")
     assert (result.returncode, result.stdout) == (3, "hi\n")
+    # run --rm returns once it has the exit code; the daemon removes the container then
+    deadline = time.monotonic() + 10
+    while "gone-soon" in cli("ps", "-a", "-q").stdout.split():
+        assert time.monotonic() < deadline, "the daemon did not remove a --rm container"
+        time.sleep(0.1)
 
 
 def test_run_uses_the_embedded_image_by_default(cli: Cli) -> None:

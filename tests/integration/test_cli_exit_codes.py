@@ -3,6 +3,7 @@
 error; each is one line on stderr and leaves nothing half-created."""
 
 import subprocess
+import time
 
 import pytest
 
@@ -21,6 +22,10 @@ def _one_line_error(result: subprocess.CompletedProcess[str], code: int) -> str:
 
 
 def _nothing_left(daemon: Daemon) -> None:
+    # a `run --rm` that ran returns with the exit code; the daemon removes it just after
+    deadline = time.monotonic() + 10
+    while daemon.client().list() and time.monotonic() < deadline:
+        time.sleep(0.1)
     listed = daemon.cli("ps", "-a", "--format", "{{.handle}}")
     assert (listed.returncode, listed.stdout) == (0, ""), listed
     assert daemon.client().list() == []

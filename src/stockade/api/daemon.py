@@ -25,6 +25,9 @@ from stockade.spec import ContainerInfo
 from stockade.wire.models import CreateRequest
 
 log = logging.getLogger("stockade.daemon")
+# how long a --rm container that has ended waits for the streams following its init to
+# send the exit code before it is removed anyway
+_FOLLOWED_REMOVAL_S = 10.0
 _MONITOR_CHECK_S = 5.0  # how often every container's monitor is looked at (cheap, not free)
 _PRUNE_S = 60.0  # ended exec sessions and old events
 
@@ -59,6 +62,9 @@ class Daemon:
         engine.notice = self._engine_notice
         self._next_monitor_check = 0.0
         self._next_prune = 0.0
+        # --rm containers that have ended, removed once no stream follows their init:
+        # handle -> when to remove anyway (monotonic); those left by an earlier run now
+        self._removals: dict[str, float] = dict.fromkeys(engine.ended_removals(), 0.0)
         self.locks = HandleLocks()
         self._places_lock = threading.Lock()
         self._creating: Counter[str] = Counter()  # creates under way per identity
@@ -97,7 +103,8 @@ class Daemon:
         started = time.monotonic()
         with self._place_for(identity), self.locks.held(spec.handle):
             if request.attach:
-                info = self.processes.create_attached(spec, identity.name)
+                info = self.processes.create_attached(spec, identity.name,
+                                                      auto_remove=request.auto_remove)
             else:
                 info = self.engine.create(spec, stdin=request.stdin,
                                           auto_remove=request.auto_remove, owner=identity.name)
@@ -171,6 +178,7 @@ class Daemon:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        self._remove_before_stopping()
         if self.landlock.close():
             self.security("kernel audit disabled", "", {"why": "as found at start"})
 
@@ -194,7 +202,8 @@ class Daemon:
                 self.security("out of memory kill", record.handle,
                               {"exit_code": status.exit_code})
             if record.auto_remove:
-                self._reap(record.handle, "auto-remove after exit")
+                self._removals[record.handle] = time.monotonic() + _FOLLOWED_REMOVAL_S
+        self._remove_exited()
         for handle in self.engine.expired(time.time()):
             self._reap(handle, "grace time expired")
         self.engine.rotate_logs()
@@ -207,6 +216,31 @@ class Daemon:
             self.processes.prune()
             self.engine.prune_events()
         self._guard_firewall()
+
+    def _remove_exited(self) -> None:
+        """Containers made with --rm go once their init has ended, and once no stream
+        follows the init any more (it has sent the exit code: `run --rm` returns as soon
+        as it has it, and the removal happens here), or after _FOLLOWED_REMOVAL_S."""
+        now = time.monotonic()
+        for handle, deadline in list(self._removals.items()):
+            if self.processes.followed(handle) and now < deadline:
+                continue
+            del self._removals[handle]
+            self._reap(handle, "auto-remove after exit")
+
+    def _remove_before_stopping(self) -> None:
+        """The --rm containers that have ended go now, followed or not: a `run --rm` that
+        returned just before the daemon stopped must not leave its container behind."""
+        try:
+            for record, _ in self.engine.unreported_exits():
+                self.engine.report_exit(record.handle)
+                if record.auto_remove:
+                    self._removals[record.handle] = 0.0
+        except Exception:  # the removals below still run
+            log.exception("collecting exits before stopping failed")
+        for handle in list(self._removals):
+            del self._removals[handle]
+            self._reap(handle, "auto-remove after exit")
 
     def _engine_notice(self, action: str, handle: str, details: dict[str, Any]) -> None:
         """What the engine noticed by itself (a lost monitor): logged and audited."""

@@ -2,10 +2,13 @@
 
 Nothing here holds a process's I/O: each process's monitor does. This is a view over the
 engine's records and the sessions' directories, so it is the same after a daemon restart.
-What it keeps in memory is only who writes a process's stdin right now.
+What it keeps in memory is only who writes a process's stdin right now, and which inits
+a stream follows.
 """
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from stockade.attach.source import Gone, Source
@@ -35,6 +38,7 @@ class ProcessTable:
         self._settings = settings or TableSettings()
         self._lock = threading.Lock()
         self._stdin: dict[tuple[str, str], object] = {}
+        self._followers: dict[str, int] = {}  # handle -> open streams of its init
 
     # -- starting ------------------------------------------------------------------------
 
@@ -50,9 +54,33 @@ class ProcessTable:
             rlimits=request.rlimits, console_size=window if request.tty else None)
         return _session_info(session)
 
-    def create_attached(self, spec: ContainerSpec, owner: str = LOCAL_OWNER) -> ContainerInfo:
+    def create_attached(self, spec: ContainerSpec, owner: str = LOCAL_OWNER,
+                        auto_remove: bool = False) -> ContainerInfo:
         """engine.create with the init's stdin kept open for an attacher (process `init`)."""
-        return self._engine.create(spec, stdin=True, owner=owner)
+        return self._engine.create(spec, stdin=True, owner=owner, auto_remove=auto_remove)
+
+    # -- who follows an init -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def following(self, handle: str, process_id: str) -> Iterator[None]:
+        """Held while a stream follows a process: a container removed when it exits
+        (`--rm`) is kept until the streams following its init have sent the exit."""
+        if process_id != INIT_ID:
+            yield
+            return
+        with self._lock:
+            self._followers[handle] = self._followers.get(handle, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._followers.pop(handle) - 1
+                if left:
+                    self._followers[handle] = left
+
+    def followed(self, handle: str) -> bool:
+        with self._lock:
+            return handle in self._followers
 
     # -- finding -------------------------------------------------------------------------
 

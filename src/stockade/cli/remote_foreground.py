@@ -23,17 +23,20 @@ _POLL_S = 0.1
 
 def run(client: JsonClient, spec: dict[str, Any], interactive: bool, remove: bool) -> int:
     """Create attached (the JSON of a ContainerSpec), start once the stream is open, relay
-    until the init ends."""
+    until the init ends. With `remove` this returns as soon as the exit code is known: the
+    daemon removes the container once the stream has sent it (issue 19); only a run that
+    failed before it is removed here."""
     handle = spec["handle"]
     with client:
+        client.create_json(spec, attach=True, auto_remove=remove)
         try:
-            client.create_json(spec, attach=True)
             return _attach_init(client, handle, bool(spec["process"].get("terminal")),
                                 interactive)
-        finally:
+        except BaseException:
             if remove:
                 with contextlib.suppress(StockadeError):
                     client.destroy(handle)
+            raise
 
 
 def _attach_init(client: JsonClient, handle: str, tty: bool, interactive: bool) -> int:

@@ -574,6 +574,12 @@ class Engine:
                 if r.spec.grace_time_s is not None and r.state != "creating"
                 and now - (r.last_activity or r.created_at) > r.spec.grace_time_s]
 
+    def ended_removals(self) -> builtins.list[str]:
+        """Containers made with --rm whose end was reported but that are still here (the
+        daemon stopped before it removed them): to remove now."""
+        return [r.handle for r in self.state.all()
+                if r.auto_remove and r.exit_reported and r.finished_at is not None]
+
     def unreported_exits(self) -> builtins.list[tuple[Record, ExitStatus]]:
         """Ends the daemon has not acted on yet (auto-remove, audit), including those that
         happened while it was down: the monitors' records outlive everything above them."""

@@ -84,4 +84,5 @@ async def attach(websocket: WebSocket, handle: str, process_id: str, stdin: bool
             table.release_stdin(handle, process_id, claimed)
 
     await websocket.accept()
-    await Relay(websocket, source, cursor, stdin, daemon.stopping, release).run()
+    with table.following(handle, process_id):
+        await Relay(websocket, source, cursor, stdin, daemon.stopping, release).run()
