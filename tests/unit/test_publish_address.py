@@ -6,6 +6,7 @@ import sqlite3
 import tempfile
 from ipaddress import IPv4Address
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -174,7 +175,7 @@ def test_a_database_from_before_addresses_is_upgraded(tmp_path: Path) -> None:
 
 # -- the nftables maps -----------------------------------------------------------------------
 
-def _elements(commands: list[nftjson.Command], verb: str) -> dict[str, list[object]]:
+def _elements(commands: list[nftjson.Command], verb: str) -> dict[str, list[Any]]:
     return {c[verb]["element"]["name"]: c[verb]["element"]["elem"] for c in commands
             if "element" in c.get(verb, {})}
 
